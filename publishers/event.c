@@ -1,0 +1,90 @@
+#include "publishers/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/timeutil.h"
+
+static char *dup_or_empty(const char *text)
+{
+    char *copy = strdup(text ? text : "");
+    if (!copy)
+        abort();
+    return copy;
+}
+
+struct relay_event *relay_event_create(const char *id, const char *type, const char *source,
+                                       const char *subject, int64_t time_ms,
+                                       enum event_family family, const char *data)
+{
+    if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT)
+        return NULL;
+    struct relay_event *event = calloc(1, sizeof *event);
+    if (!event)
+        abort();
+    event->id = dup_or_empty(id);
+    event->type = dup_or_empty(type);
+    event->source = dup_or_empty(source);
+    event->subject = dup_or_empty(subject);
+    event->time_ms = time_ms;
+    event->family = family;
+    event->data = dup_or_empty(data);
+    return event;
+}
+
+void relay_event_free(struct relay_event *event)
+{
+    if (!event)
+        return;
+    free(event->id);
+    free(event->type);
+    free(event->source);
+    free(event->subject);
+    free(event->data);
+    free(event);
+}
+
+void relay_event_to_structured_json(const struct relay_event *event, struct strbuf *out)
+{
+    char time_text[RFC3339_MS_LEN];
+    time_format_rfc3339(event->time_ms, time_text);
+    strbuf_append(out, "{\"specversion\":\"1.0\",\"id\":");
+    strbuf_append_json_string(out, event->id);
+    strbuf_append(out, ",\"source\":");
+    strbuf_append_json_string(out, event->source);
+    strbuf_append(out, ",\"type\":");
+    strbuf_append_json_string(out, event->type);
+    if (event->subject[0]) {
+        strbuf_append(out, ",\"subject\":");
+        strbuf_append_json_string(out, event->subject);
+    }
+    strbuf_append(out, ",\"time\":");
+    strbuf_append_json_string(out, time_text);
+    strbuf_append(out, ",\"datacontenttype\":\"application/json\"");
+    if (event->subject[0]) {
+        strbuf_append(out, ",\"partitionkey\":");
+        strbuf_append_json_string(out, event->subject);
+    }
+    strbuf_append(out, ",\"data\":");
+    strbuf_append(out, event->data[0] ? event->data : "null");
+    strbuf_append_char(out, '}');
+}
+
+const char *event_family_name(enum event_family family)
+{
+    switch (family) {
+    case EVENT_FAMILY_STATE: return "state";
+    case EVENT_FAMILY_ALERT: return "alert";
+    case EVENT_FAMILY_AUDIT: return "audit";
+    default: return "unknown";
+    }
+}
+
+enum event_family event_family_of_type(const char *unprefixed_type)
+{
+    if (strncmp(unprefixed_type, "alert.", 6) == 0)
+        return EVENT_FAMILY_ALERT;
+    if (strncmp(unprefixed_type, "audit.", 6) == 0)
+        return EVENT_FAMILY_AUDIT;
+    return EVENT_FAMILY_STATE;
+}

@@ -1,0 +1,51 @@
+/*
+ * The relay's event record: one CloudEvents 1.0 event, as it flows from the cache
+ * through the outbox to every sink.
+ *
+ * Contract: all strings are heap-owned by the event and freed by relay_event_free().
+ * `data` is the JSON text of the CloudEvents `data` member (an object). `subject`
+ * is the campaign id for campaign-scoped events and the ordering key for every sink
+ * (the Kafka message key); org-wide events use "" and share one ordering lane.
+ * `id` is deterministic: the same fact seen twice (stream and reconciliation)
+ * yields the same id, so consumers can deduplicate.
+ */
+#ifndef CRELAY_PUBLISHERS_EVENT_H
+#define CRELAY_PUBLISHERS_EVENT_H
+
+#include <stdint.h>
+
+#include "util/strbuf.h"
+
+enum event_family {
+    EVENT_FAMILY_STATE = 0, /* campaign.* and contactlist.*: topic sinks.kafka.topics.state */
+    EVENT_FAMILY_ALERT,     /* alert.*:  sinks.kafka.topics.alerts */
+    EVENT_FAMILY_AUDIT,     /* audit.*:  sinks.kafka.topics.audit */
+    EVENT_FAMILY_COUNT
+};
+
+struct relay_event {
+    char *id;
+    char *type;      /* full type, prefix included: "cx.outbound.campaign.state_changed" */
+    char *source;    /* "genesys-cloud://<domain>/outbound/campaigns/<id>" */
+    char *subject;   /* campaign id, or "" for org-wide events */
+    int64_t time_ms; /* CloudEvents `time`, ms since the epoch */
+    enum event_family family;
+    char *data;      /* JSON object text */
+};
+
+/* Allocates an event, copying every string. Returns NULL only on bad arguments. */
+struct relay_event *relay_event_create(const char *id, const char *type, const char *source,
+                                       const char *subject, int64_t time_ms,
+                                       enum event_family family, const char *data);
+void relay_event_free(struct relay_event *event);
+
+/* Appends the CloudEvents structured-mode JSON (application/cloudevents+json) with
+ * `partitionkey` set to the subject. Used by the webhook and file sinks. */
+void relay_event_to_structured_json(const struct relay_event *event, struct strbuf *out);
+
+/* "state", "alert", "audit"; the family of a type name by its catalogue prefix
+ * (type without the configurable prefix: "alert.dead_letter" -> ALERT). */
+const char *event_family_name(enum event_family family);
+enum event_family event_family_of_type(const char *unprefixed_type);
+
+#endif

@@ -1,0 +1,142 @@
+#include "util/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void strbuf_init(struct strbuf *sb)
+{
+    sb->data = NULL;
+    sb->len = 0;
+    sb->cap = 0;
+}
+
+void strbuf_free(struct strbuf *sb)
+{
+    free(sb->data);
+    strbuf_init(sb);
+}
+
+void strbuf_reset(struct strbuf *sb)
+{
+    sb->len = 0;
+    if (sb->data)
+        sb->data[0] = '\0';
+}
+
+void strbuf_reserve(struct strbuf *sb, size_t extra)
+{
+    size_t need = sb->len + extra + 1;
+    if (need <= sb->cap)
+        return;
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    char *data = realloc(sb->data, cap);
+    if (!data) {
+        fputs("campaign-relay: out of memory\n", stderr);
+        abort();
+    }
+    sb->data = data;
+    sb->cap = cap;
+}
+
+void strbuf_append_len(struct strbuf *sb, const void *data, size_t len)
+{
+    strbuf_reserve(sb, len);
+    if (len)
+        memcpy(sb->data + sb->len, data, len);
+    sb->len += len;
+    sb->data[sb->len] = '\0';
+}
+
+void strbuf_append(struct strbuf *sb, const char *text)
+{
+    strbuf_append_len(sb, text, strlen(text));
+}
+
+void strbuf_append_char(struct strbuf *sb, char c)
+{
+    strbuf_append_len(sb, &c, 1);
+}
+
+void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, copy);
+    va_end(copy);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        strbuf_append_len(sb, small, (size_t)n);
+        return;
+    }
+    strbuf_reserve(sb, (size_t)n);
+    vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+    sb->len += (size_t)n;
+}
+
+void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vappendf(sb, fmt, ap);
+    va_end(ap);
+}
+
+void strbuf_append_json_string(struct strbuf *sb, const char *text)
+{
+    if (!text) {
+        strbuf_append(sb, "null");
+        return;
+    }
+    strbuf_reserve(sb, strlen(text) + 2);
+    strbuf_append_char(sb, '"');
+    const unsigned char *p = (const unsigned char *)text;
+    const unsigned char *run = p;
+    for (; *p; p++) {
+        const char *esc = NULL;
+        char hex[8];
+        switch (*p) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (*p < 0x20) {
+                snprintf(hex, sizeof hex, "\\u%04x", *p);
+                esc = hex;
+            }
+        }
+        if (esc) {
+            strbuf_append_len(sb, run, (size_t)(p - run));
+            strbuf_append(sb, esc);
+            run = p + 1;
+        }
+    }
+    strbuf_append_len(sb, run, (size_t)(p - run));
+    strbuf_append_char(sb, '"');
+}
+
+const char *strbuf_cstr(const struct strbuf *sb)
+{
+    return sb->data ? sb->data : "";
+}
+
+char *strbuf_detach(struct strbuf *sb)
+{
+    char *data = sb->data;
+    if (!data) {
+        data = malloc(1);
+        if (!data)
+            abort();
+        data[0] = '\0';
+    }
+    strbuf_init(sb);
+    return data;
+}

@@ -1,0 +1,37 @@
+/*
+ * A growable, always NUL-terminated byte buffer.
+ *
+ * Contract: a zeroed or strbuf_init()ed buffer is empty and valid; strbuf_free()
+ * releases it and leaves it empty and reusable. Allocation failure aborts the
+ * process (a daemon that cannot allocate a few bytes cannot make progress, and
+ * every caller checking would hide real errors in noise).
+ */
+#ifndef CRELAY_UTIL_STRBUF_H
+#define CRELAY_UTIL_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct strbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_free(struct strbuf *sb);
+void strbuf_reset(struct strbuf *sb);             /* len = 0, keeps the allocation */
+void strbuf_reserve(struct strbuf *sb, size_t extra);
+void strbuf_append(struct strbuf *sb, const char *text);
+void strbuf_append_len(struct strbuf *sb, const void *data, size_t len);
+void strbuf_append_char(struct strbuf *sb, char c);
+void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
+/* Appends text as a quoted JSON string with RFC 8259 escaping; NULL appends null. */
+void strbuf_append_json_string(struct strbuf *sb, const char *text);
+/* Returns the contents; "" for an empty buffer, never NULL. */
+const char *strbuf_cstr(const struct strbuf *sb);
+/* Hands the heap string to the caller (caller frees) and leaves sb empty. */
+char *strbuf_detach(struct strbuf *sb);
+
+#endif
