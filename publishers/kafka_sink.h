@@ -1,0 +1,92 @@
+/*
+ * The Kafka sink engine: publishes relay events to Kafka through an idempotent
+ * librdkafka producer and reports them done only on a successful delivery report.
+ *
+ * Each event goes to the topic of its family (state / alerts / audit) in the
+ * CloudEvents binary binding: key = subject (the campaign id, the ordering unit),
+ * value = the data JSON, headers ce_specversion, ce_id, ce_source, ce_type,
+ * ce_time (RFC 3339), ce_subject (when not empty) and content-type.
+ *
+ * Contract (on top of publishers/sink.h):
+ *  - The producer always runs with enable.idempotence=true and acks=all; create
+ *    fails with a clear errstr for properties that contradict them, for unknown or
+ *    invalid librdkafka properties, and for a missing broker list or topic.
+ *    linger.ms defaults to 5 and partitioner to murmur2 (Java-compatible, so an
+ *    empty key keeps one partition); both can be overridden by properties.
+ *  - submit() never blocks: a full local queue answers SINK_BUSY. Within one replay
+ *    epoch (see below) seqs must increase; a repeated or lower seq is SINK_FAILED.
+ *  - poll() serves delivery reports and returns the highest seq S such that every
+ *    seq <= S submitted to this engine has a successful delivery report (or was
+ *    handed to the dead-letter callback); it never decreases.
+ *  - A failed delivery report or a fatal producer error makes the next poll() purge
+ *    everything in flight, rebuild the producer (logged once, with the cause) and
+ *    arm needs_replay(). When needs_replay() returns true the engine forgets what
+ *    it had in flight and a new replay epoch starts: the runner offers again
+ *    everything after its cursor, with the same ids (consumers may see duplicates;
+ *    per-key order is kept).
+ *  - destroy() flushes for at most flush_timeout_ms, then purges and frees.
+ *  - kafka_sink_get_stats() may be called from any thread; everything else from
+ *    the runner's thread.
+ */
+#ifndef CRELAY_PUBLISHERS_KAFKA_SINK_H
+#define CRELAY_PUBLISHERS_KAFKA_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "publishers/event.h"
+#include "publishers/sink.h"
+
+struct kafka_sink_property {
+    const char *name; /* a librdkafka global or default-topic property */
+    const char *value;
+};
+
+/* Called on the runner's thread for every successful delivery report, with the time
+ * from submit() to the report. For benchmarks and latency histograms. */
+typedef void (*kafka_sink_delivery_fn)(void *opaque, int64_t seq, int64_t latency_us);
+
+struct kafka_sink_options {
+    const char *brokers;                      /* bootstrap.servers, required */
+    const char *topics[EVENT_FAMILY_COUNT];   /* topic per family, all required */
+    const struct kafka_sink_property *properties; /* passed through, applied last */
+    size_t property_count;
+    int flush_timeout_ms;                     /* destroy(); 0 means 10000 */
+    kafka_sink_delivery_fn on_delivery;       /* optional */
+    void *on_delivery_opaque;
+    /* Optional: records librdkafka refuses for good at submit (larger than
+     * message.max.bytes) go here and count as done; without it they are SINK_FAILED. */
+    sink_dead_letter_fn dead_letter;
+    void *dead_letter_opaque;
+};
+
+struct kafka_sink_stats {
+    uint64_t produced;    /* records accepted by submit() */
+    uint64_t delivered;   /* successful delivery reports */
+    uint64_t dr_errors;   /* failed delivery reports (purged records not counted) */
+    uint64_t rebuilds;    /* producer rebuilds after a failed report or a fatal error */
+    uint64_t busy;        /* submit() answers of SINK_BUSY */
+    uint64_t dead_letters;
+};
+
+struct kafka_sink;
+
+/* Returns NULL and fills errstr when the options or properties are unusable. */
+struct kafka_sink *kafka_sink_create(const struct kafka_sink_options *options, char *errstr,
+                                     size_t errstr_size);
+void kafka_sink_destroy(struct kafka_sink *sink);
+
+enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
+                                          const struct relay_event *event, char *errstr,
+                                          size_t errstr_size);
+int64_t kafka_sink_poll(struct kafka_sink *sink, int timeout_ms);
+bool kafka_sink_needs_replay(struct kafka_sink *sink);
+
+/* Records submitted and not yet done (queued or in flight). */
+size_t kafka_sink_pending(const struct kafka_sink *sink);
+void kafka_sink_get_stats(const struct kafka_sink *sink, struct kafka_sink_stats *out);
+
+/* The engine as a struct sink_ops; engine pointers are struct kafka_sink *. */
+extern const struct sink_ops kafka_sink_ops;
+
+#endif
