@@ -60,6 +60,7 @@ struct kafka_sink {
     _Atomic uint64_t delivered;
     _Atomic uint64_t dr_errors;
     _Atomic uint64_t rebuilds;
+    _Atomic uint64_t fatal_errors;
     _Atomic uint64_t busy;
     _Atomic uint64_t dead_letters;
 };
@@ -186,12 +187,8 @@ static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void 
     if (rk != sink->producer)
         return;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char fatal[256];
-        rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
-        char text[KAFKA_SINK_CAUSE_MAX];
-        snprintf(text, sizeof text, "fatal producer error %s: %s", rd_kafka_err2name(cause),
-                 fatal);
-        schedule_rebuild(sink, text);
+        /* The cause is read from the producer when it is rebuilt. */
+        schedule_rebuild(sink, reason);
         return;
     }
     /* Broker connection errors repeat while a cluster is away: log each kind once. */
@@ -266,6 +263,14 @@ fail:
 static void rebuild_producer(struct kafka_sink *sink)
 {
     if (sink->producer) {
+        /* A fatal error is the root cause even when a failed report was seen first. */
+        char fatal[256];
+        rd_kafka_resp_err_t fatal_err = rd_kafka_fatal_error(sink->producer, fatal, sizeof fatal);
+        if (fatal_err) {
+            atomic_fetch_add(&sink->fatal_errors, 1);
+            snprintf(sink->rebuild_cause, sizeof sink->rebuild_cause,
+                     "fatal producer error %s: %s", rd_kafka_err2name(fatal_err), fatal);
+        }
         log_warn(KAFKA_SINK_LOG,
                  "rebuilding the producer after %s; %zu records in flight will be offered "
                  "again",
@@ -497,6 +502,7 @@ void kafka_sink_get_stats(const struct kafka_sink *sink, struct kafka_sink_stats
     out->delivered = atomic_load(&sink->delivered);
     out->dr_errors = atomic_load(&sink->dr_errors);
     out->rebuilds = atomic_load(&sink->rebuilds);
+    out->fatal_errors = atomic_load(&sink->fatal_errors);
     out->busy = atomic_load(&sink->busy);
     out->dead_letters = atomic_load(&sink->dead_letters);
 }

@@ -65,6 +65,7 @@ struct kafka_sink_stats {
     uint64_t delivered;   /* successful delivery reports */
     uint64_t dr_errors;   /* failed delivery reports (purged records not counted) */
     uint64_t rebuilds;    /* producer rebuilds after a failed report or a fatal error */
+    uint64_t fatal_errors; /* fatal producer errors (each leads to a rebuild) */
     uint64_t busy;        /* submit() answers of SINK_BUSY */
     uint64_t dead_letters;
 };

@@ -565,6 +565,38 @@ static void test_permanent_produce_error_rebuilds_and_replays(void)
     CHECK_EQ_INT(mock_stop(&mock), 0);
 }
 
+static void test_fatal_producer_error_rebuilds_and_replays(void)
+{
+    const char *topics[3] = {"t6.state", "t6.alerts", "t6.audit"};
+    struct mock mock;
+    REQUIRE(mock_start(&mock, false, "t6.state:4", "t6.alerts:2", "t6.audit:1"));
+    static struct runner runner;
+    const int count = 200;
+    runner_init(&runner, count);
+    /* librdkafka treats a refused producer id as fatal for an idempotent producer:
+     * only a new producer can publish again. The second request succeeds. */
+    CHECK_EQ_STR(mock_command(&mock, "error InitProducerId CLUSTER_AUTHORIZATION_FAILED 1"),
+                 "ok");
+    char errstr[512] = "";
+    runner.sink = sink_for(&runner, &mock, topics, NULL, 0, errstr, sizeof errstr);
+    CHECK_MSG(runner.sink != NULL, "%s", errstr);
+    if (runner.sink) {
+        CHECK(runner_drive(&runner, count, DRIVE_TIMEOUT));
+        CHECK(!runner.violation);
+        struct kafka_sink_stats stats;
+        kafka_sink_get_stats(runner.sink, &stats);
+        printf("# fatal %llu, rebuilds %llu, dr_errors %llu, replays %d\n",
+               (unsigned long long)stats.fatal_errors, (unsigned long long)stats.rebuilds,
+               (unsigned long long)stats.dr_errors, runner.replays);
+        CHECK(stats.fatal_errors >= 1);
+        CHECK(stats.rebuilds >= 1);
+        CHECK_EQ_INT(runner.replays, (int)stats.rebuilds);
+        check_dump(&mock, topics, &runner, count, (struct dump_check){.exactly_once = false});
+    }
+    runner_free(&runner);
+    CHECK_EQ_INT(mock_stop(&mock), 0);
+}
+
 static void test_queue_full_answers_busy(void)
 {
     const char *topics[3] = {"t5.state", "t5.alerts", "t5.audit"};
@@ -750,6 +782,7 @@ int main(void)
     RUN(test_queue_full_answers_busy);
     RUN(test_retriable_produce_errors_are_survived);
     RUN(test_permanent_produce_error_rebuilds_and_replays);
+    RUN(test_fatal_producer_error_rebuilds_and_replays);
     RUN(test_all_brokers_down_then_up_loses_nothing);
     return harness_finish();
 }
