@@ -1,0 +1,71 @@
+/*
+ * The audit hash chain. Every audit event (audit.notification, audit.action) carries
+ * `prevHash` and `hash` in its data object:
+ *
+ *   hash = lowercase hex of SHA-256( prevHash || "\n" || canonical(data without "hash") )
+ *
+ * canonical() is a re-serialization a verifier can reproduce from the parsed JSON
+ * whatever tool wrote it: no whitespace; object members sorted by the bytes of their
+ * UTF-8 keys; strings with only '"', '\\' and control characters escaped (\b \f \n \r
+ * \t, others as \u00XX) and everything else as raw UTF-8; integral numbers with
+ * |n| <= 2^53 in plain decimal, other numbers as C's "%.17g"; true, false, null.
+ * Duplicate keys are an error. The first event's prevHash is AUDIT_GENESIS_HASH.
+ *
+ * Contract: the chain head lives in the outbox metadata (key "audit.head") and is
+ * written in the same transaction as the event that advances it, so a crash cannot
+ * fork the chain. A chain belongs to the outbox's writer thread. When the outbox rolls
+ * a transaction back, the next seal reloads the head from the database.
+ */
+#ifndef CRELAY_PUBLISHERS_AUDIT_H
+#define CRELAY_PUBLISHERS_AUDIT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "publishers/outbox.h"
+#include "util/strbuf.h"
+
+#define AUDIT_HASH_HEX_LEN 64
+#define AUDIT_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define AUDIT_HEAD_META_KEY "audit.head"
+
+struct audit_chain;
+
+/* Loads the head from the outbox (genesis for a new outbox). */
+struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t errstr_size);
+void audit_chain_destroy(struct audit_chain *chain);
+const char *audit_chain_head(const struct audit_chain *chain);
+
+/* Sets data.prevHash and data.hash (replacing any present), stages the new head in
+ * the outbox's open transaction and advances the head. The caller appends the event
+ * right after; audit_chain_append() does both and undoes the seal if the append is
+ * refused. Returns an OUTBOX_* status. */
+int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_t errstr_size);
+
+/* Seals data and appends the audit event built from it. */
+int audit_chain_append(struct audit_chain *chain, const char *id, const char *type,
+                       const char *source, const char *subject, int64_t time_ms, cJSON *data,
+                       int64_t *seq_out, char *errstr, size_t errstr_size);
+
+/* ---- verification ---------------------------------------------------------------- */
+
+/* Appends canonical(item); skip_key (may be NULL) is left out of a top-level object.
+ * Returns 0, or -1 with errstr set (duplicate key, non-finite number). */
+int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf *out,
+                         char *errstr, size_t errstr_size);
+
+/* Computes the hash of data (its "hash" member ignored) chained after prev_hash. */
+int audit_compute_hash(const char *prev_hash, const cJSON *data,
+                       char out[AUDIT_HASH_HEX_LEN + 1], char *errstr, size_t errstr_size);
+
+enum audit_link_result {
+    AUDIT_LINK_OK = 0,
+    AUDIT_LINK_MALFORMED,     /* not an object, prevHash/hash missing or not 64 hex */
+    AUDIT_LINK_HASH_MISMATCH, /* the content does not hash to the recorded hash */
+};
+
+/* Checks that data's recorded hash matches its content; errstr says what is wrong. */
+enum audit_link_result audit_check_link(const cJSON *data, char *errstr, size_t errstr_size);
+
+#endif

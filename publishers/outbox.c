@@ -1,0 +1,1403 @@
+#include "publishers/outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define OUTBOX_SCHEMA_VERSION 1
+#define OUTBOX_BUSY_TIMEOUT_MS 30000
+#define OUTBOX_PRUNE_BATCH 5000
+#define OUTBOX_JOURNAL_LIMIT (16 * 1024 * 1024)
+/* Rough per-row overhead of an event in the b-tree, used to foresee the size of a batch
+ * that has not committed yet. */
+#define OUTBOX_ROW_OVERHEAD 48
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS events("
+    " seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
+    " family INTEGER NOT NULL, subject TEXT NOT NULL, source TEXT NOT NULL,"
+    " time_ms INTEGER NOT NULL, data TEXT NOT NULL, target TEXT);"
+    "CREATE INDEX IF NOT EXISTS events_target ON events(target) WHERE target IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS cursors("
+    " sink TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dead_letters("
+    " id INTEGER PRIMARY KEY, sink TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " event_id TEXT NOT NULL, type TEXT NOT NULL, family INTEGER NOT NULL,"
+    " subject TEXT NOT NULL, source TEXT NOT NULL, time_ms INTEGER NOT NULL,"
+    " data TEXT NOT NULL, reason TEXT NOT NULL, dead_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshot(key TEXT PRIMARY KEY, json TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+/* A dead letter posted by a reader, waiting for the writer's next commit. */
+struct dead_letter_item {
+    struct dead_letter_item *next;
+    char *sink;
+    int64_t seq;
+    struct relay_event *event;
+    char *reason;
+    struct relay_event *alert;
+    int64_t dead_ms;
+};
+
+/* One per sink: the cursor its runner posted and the one the database holds. */
+struct cursor_slot {
+    char *sink;
+    int64_t posted;
+    int64_t written; /* committed */
+    int64_t writing; /* in the open transaction */
+};
+
+enum writer_stmt {
+    WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_INSERT_EVENT, WS_MAX_SEQ, WS_GET_META, WS_PUT_META,
+    WS_PUT_SNAPSHOT, WS_DEL_SNAPSHOT, WS_SET_CURSOR,
+    WS_INSERT_DEAD, WS_COUNT
+};
+
+static const char *const writer_sql[WS_COUNT] = {
+    [WS_BEGIN] = "BEGIN IMMEDIATE",
+    [WS_COMMIT] = "COMMIT",
+    [WS_ROLLBACK] = "ROLLBACK",
+    [WS_INSERT_EVENT] = "INSERT INTO events(seq, id, type, family, subject, source, time_ms,"
+                        " data, target) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [WS_MAX_SEQ] = "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events), 0),"
+                   " COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
+                   "  WHERE key = 'last_seq'), 0))",
+    [WS_GET_META] = "SELECT value FROM meta WHERE key = ?1",
+    [WS_PUT_META] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [WS_PUT_SNAPSHOT] = "INSERT INTO snapshot(key, json) VALUES(?1, ?2)"
+                        " ON CONFLICT(key) DO UPDATE SET json = excluded.json",
+    [WS_DEL_SNAPSHOT] = "DELETE FROM snapshot WHERE key = ?1",
+    [WS_SET_CURSOR] = "INSERT INTO cursors(sink, seq, updated_ms) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq,"
+                      " updated_ms = excluded.updated_ms WHERE excluded.seq > cursors.seq",
+    [WS_INSERT_DEAD] = "INSERT INTO dead_letters(sink, seq, event_id, type, family, subject,"
+                       " source, time_ms, data, reason, dead_ms)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+};
+
+struct outbox {
+    char *path;
+    int64_t max_bytes;
+    double high_water;
+    int64_t commit_interval_ms;
+    int commit_max_events;
+    int64_t page_size;
+    outbox_pressure_fn on_pressure;
+    void *pressure_opaque;
+
+    /* Writer state: only the writer thread touches these. */
+    sqlite3 *db;
+    sqlite3_stmt *ws[WS_COUNT];
+    bool in_txn;
+    int pending;
+    int pending_events;
+    int64_t pending_bytes;
+    int64_t first_pending_ms;
+    int64_t next_seq;
+    struct dead_letter_item *dead_in_txn;
+
+    /* Shared state, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t committed_cond;
+    pthread_cond_t writer_cond;
+    int64_t committed_seq;
+    bool writer_holds_lock;
+    pthread_t writer_thread;
+    bool aux_waiting; /* an auxiliary write wants the write lock: the writer yields */
+    struct dead_letter_item *dead_queue;
+    struct dead_letter_item **dead_queue_tail;
+    struct cursor_slot *slots;
+    size_t slot_count;
+    bool posted_work;
+
+    /* Serializes SQLite writes of this process: the writer holds it for the length of
+     * its transaction; auxiliary writes (pruning, registration) take it between. */
+    pthread_mutex_t write_lock;
+
+    /* Auxiliary connection for pruning and registration, under aux_mu. */
+    pthread_mutex_t aux_mu;
+    sqlite3 *aux_db;
+    /* Query connection for reads from any thread, under query_mu. */
+    pthread_mutex_t query_mu;
+    sqlite3 *query_db;
+
+    _Atomic int64_t used_bytes;
+    _Atomic bool full;
+    _Atomic bool pressure;
+    _Atomic uint64_t pressure_episodes;
+    _Atomic uint64_t rollbacks;
+
+    pthread_t maintain_thread;
+    bool maintain_started;
+    bool maintain_stop; /* under mu */
+    pthread_cond_t maintain_cond;
+    int64_t maintain_interval_ms;
+};
+
+struct outbox_reader {
+    struct outbox *ob;
+    char *sink;
+    size_t slot;
+    sqlite3 *db;
+    sqlite3_stmt *fetch;
+    int64_t cursor;
+};
+
+static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    if (!errstr || errstr_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+static char *xstrdup(const char *text)
+{
+    char *copy = strdup(text ? text : "");
+    if (!copy)
+        abort();
+    return copy;
+}
+
+/* Formats an SQLite failure; a full disk maps to OUTBOX_FULL. */
+static int sql_error(const struct outbox *ob, sqlite3 *db, int rc, const char *what,
+                     char *errstr, size_t errstr_size)
+{
+    int primary = rc & 0xff;
+    int sys_errno = db ? sqlite3_system_errno(db) : 0;
+    /* Out-of-space can surface as an I/O error (a write refused outright rather than cut
+     * short, or a file-size limit); it is the same condition for the relay. */
+    if (primary == SQLITE_FULL ||
+        (primary == SQLITE_IOERR &&
+         (sys_errno == ENOSPC || sys_errno == EFBIG || sys_errno == EDQUOT))) {
+        set_error(errstr, errstr_size, "outbox %s: %s: disk full (%s)", ob->path, what,
+                  sys_errno ? strerror(sys_errno) : sqlite3_errstr(rc));
+        return OUTBOX_FULL;
+    }
+    set_error(errstr, errstr_size, "outbox %s: %s: %s (SQLite code %d)", ob->path, what,
+              db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+    return OUTBOX_ERROR;
+}
+
+static int open_connection(struct outbox *ob, sqlite3 **db_out, char *errstr,
+                           size_t errstr_size)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(ob->path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        set_error(errstr, errstr_size, "outbox %s: cannot open: %s", ob->path,
+                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return OUTBOX_ERROR;
+    }
+    sqlite3_busy_timeout(db, OUTBOX_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db, 1);
+    *db_out = db;
+    return OUTBOX_OK;
+}
+
+static int exec_sql(struct outbox *ob, sqlite3 *db, const char *sql, char *errstr,
+                    size_t errstr_size)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, db, rc, sql, errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+/* Runs a statement that returns at most one integer; *value keeps its value on no row. */
+static int step_int(struct outbox *ob, sqlite3 *db, sqlite3_stmt *stmt, int64_t *value,
+                    char *errstr, size_t errstr_size)
+{
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64(stmt, 0);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_error(ob, db, rc, sqlite3_sql(stmt), errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+static int step_done(struct outbox *ob, sqlite3 *db, sqlite3_stmt *stmt, char *errstr,
+                     size_t errstr_size)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(ob, db, rc, sqlite3_sql(stmt), errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+static void bind_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, index);
+}
+
+static void free_dead_items(struct dead_letter_item *item)
+{
+    while (item) {
+        struct dead_letter_item *next = item->next;
+        free(item->sink);
+        free(item->reason);
+        relay_event_free(item->event);
+        relay_event_free(item->alert);
+        free(item);
+        item = next;
+    }
+}
+
+/* ---- disk use and pressure ------------------------------------------------------ */
+
+static void update_usage(struct outbox *ob, int64_t used)
+{
+    ob->used_bytes = used;
+    if (ob->max_bytes <= 0)
+        return;
+    ob->full = used >= ob->max_bytes;
+    int64_t raise_at = (int64_t)(ob->high_water * (double)ob->max_bytes);
+    /* Hysteresis: the flag drops a little below where it rose, so a relay hovering at
+     * the threshold does not flap alerts. */
+    int64_t clear_below = raise_at - ob->max_bytes / 20;
+    bool changed = false, now_pressured = false;
+    pthread_mutex_lock(&ob->mu);
+    if (!ob->pressure && used >= raise_at) {
+        ob->pressure = true;
+        ob->pressure_episodes++;
+        changed = now_pressured = true;
+    } else if (ob->pressure && used < clear_below) {
+        ob->pressure = false;
+        changed = true;
+    }
+    pthread_mutex_unlock(&ob->mu);
+    if (changed && ob->on_pressure)
+        ob->on_pressure(ob->pressure_opaque, now_pressured, used, ob->max_bytes);
+}
+
+/* Live pages of the database file: what stored rows occupy. Freed pages are reused
+ * before the file grows, so the file never grows past the high mark of this value. */
+static int measure_live_bytes(struct outbox *ob, sqlite3 *db, int64_t *used, char *errstr,
+                              size_t errstr_size)
+{
+    int64_t pages = 0, free_pages = 0;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT (SELECT page_count FROM pragma_page_count()),"
+                                    " (SELECT freelist_count FROM pragma_freelist_count())",
+                                -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, db, rc, "measuring size", errstr, errstr_size);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        pages = sqlite3_column_int64(stmt, 0);
+        free_pages = sqlite3_column_int64(stmt, 1);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW)
+        return sql_error(ob, db, rc, "measuring size", errstr, errstr_size);
+    *used = (pages - free_pages) * ob->page_size;
+    return OUTBOX_OK;
+}
+
+/* ---- writer transaction ---------------------------------------------------------- */
+
+static bool caller_is_writer_in_txn(struct outbox *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    bool mine = ob->writer_holds_lock && pthread_equal(ob->writer_thread, pthread_self());
+    pthread_mutex_unlock(&ob->mu);
+    return mine;
+}
+
+static void writer_release_lock(struct outbox *ob)
+{
+    pthread_mutex_lock(&ob->mu);
+    ob->writer_holds_lock = false;
+    pthread_mutex_unlock(&ob->mu);
+    pthread_mutex_unlock(&ob->write_lock);
+}
+
+/* Forgets the open transaction after SQLite rolled it back (or we did). */
+static void writer_after_rollback(struct outbox *ob)
+{
+    ob->in_txn = false;
+    ob->pending = ob->pending_events = 0;
+    ob->pending_bytes = 0;
+    ob->next_seq = 0; /* reloaded from the database at the next begin */
+    ob->rollbacks++;
+    pthread_mutex_lock(&ob->mu);
+    for (size_t i = 0; i < ob->slot_count; i++)
+        ob->slots[i].writing = ob->slots[i].written;
+    if (ob->dead_in_txn) {
+        struct dead_letter_item *last = ob->dead_in_txn;
+        while (last->next)
+            last = last->next;
+        last->next = ob->dead_queue;
+        if (!ob->dead_queue)
+            ob->dead_queue_tail = &last->next;
+        ob->dead_queue = ob->dead_in_txn;
+        ob->dead_in_txn = NULL;
+        ob->posted_work = true;
+    }
+    pthread_mutex_unlock(&ob->mu);
+    writer_release_lock(ob);
+}
+
+/* After a failed statement inside the transaction: if SQLite rolled the whole
+ * transaction back, the writer state must follow. */
+static void writer_check_rollback(struct outbox *ob)
+{
+    if (ob->in_txn && sqlite3_get_autocommit(ob->db)) {
+        log_warn("outbox", "outbox %s: transaction rolled back after an error; %d pending"
+                 " writes lost", ob->path, ob->pending);
+        writer_after_rollback(ob);
+    }
+}
+
+static int writer_begin(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    if (ob->in_txn)
+        return OUTBOX_OK;
+    pthread_mutex_lock(&ob->mu);
+    while (ob->aux_waiting)
+        pthread_cond_wait(&ob->writer_cond, &ob->mu);
+    pthread_mutex_unlock(&ob->mu);
+    pthread_mutex_lock(&ob->write_lock);
+    pthread_mutex_lock(&ob->mu);
+    ob->writer_holds_lock = true;
+    ob->writer_thread = pthread_self();
+    pthread_mutex_unlock(&ob->mu);
+
+    int status = step_done(ob, ob->db, ob->ws[WS_BEGIN], errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        writer_release_lock(ob);
+        return status;
+    }
+    /* Another process (dlq replay) may have appended since our last commit. */
+    int64_t last = 0;
+    status = step_int(ob, ob->db, ob->ws[WS_MAX_SEQ], &last, errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        sqlite3_step(ob->ws[WS_ROLLBACK]);
+        sqlite3_reset(ob->ws[WS_ROLLBACK]);
+        writer_release_lock(ob);
+        return status;
+    }
+    if (ob->next_seq <= last)
+        ob->next_seq = last + 1;
+    ob->in_txn = true;
+    ob->pending = ob->pending_events = 0;
+    ob->pending_bytes = 0;
+    ob->first_pending_ms = time_mono_ms();
+    return OUTBOX_OK;
+}
+
+static int put_meta(struct outbox *ob, const char *key, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    sqlite3_stmt *stmt = ob->ws[WS_PUT_META];
+    bind_text(stmt, 1, key);
+    bind_text(stmt, 2, value);
+    return step_done(ob, ob->db, stmt, errstr, errstr_size);
+}
+
+static int writer_commit(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    if (!ob->in_txn)
+        return OUTBOX_OK;
+    int status = OUTBOX_OK;
+    if (ob->pending_events > 0) {
+        char text[32];
+        snprintf(text, sizeof text, "%" PRId64, ob->next_seq - 1);
+        status = put_meta(ob, "last_seq", text, errstr, errstr_size);
+    }
+    if (status == OUTBOX_OK)
+        status = step_done(ob, ob->db, ob->ws[WS_COMMIT], errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        if (!sqlite3_get_autocommit(ob->db)) {
+            sqlite3_step(ob->ws[WS_ROLLBACK]);
+            sqlite3_reset(ob->ws[WS_ROLLBACK]);
+        }
+        log_warn("outbox", "outbox %s: commit failed, %d pending writes lost", ob->path,
+                 ob->pending);
+        writer_after_rollback(ob);
+        return status;
+    }
+    int committed_events = ob->pending_events;
+    ob->in_txn = false;
+    ob->pending = ob->pending_events = 0;
+    ob->pending_bytes = 0;
+    struct dead_letter_item *done_dead = ob->dead_in_txn;
+    ob->dead_in_txn = NULL;
+    pthread_mutex_lock(&ob->mu);
+    for (size_t i = 0; i < ob->slot_count; i++)
+        ob->slots[i].written = ob->slots[i].writing;
+    if (committed_events > 0) {
+        ob->committed_seq = ob->next_seq - 1;
+        pthread_cond_broadcast(&ob->committed_cond);
+    }
+    pthread_mutex_unlock(&ob->mu);
+    free_dead_items(done_dead);
+
+    int64_t used = 0;
+    char measure_err[256];
+    if (measure_live_bytes(ob, ob->db, &used, measure_err, sizeof measure_err) == OUTBOX_OK)
+        update_usage(ob, used);
+    writer_release_lock(ob);
+    return OUTBOX_OK;
+}
+
+static int64_t event_size_estimate(const struct relay_event *event)
+{
+    return (int64_t)(strlen(event->id) + strlen(event->type) + strlen(event->subject) +
+                     strlen(event->source) + strlen(event->data)) + OUTBOX_ROW_OVERHEAD;
+}
+
+static int insert_event(struct outbox *ob, const struct relay_event *event, const char *target,
+                        int64_t *seq_out, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = ob->ws[WS_INSERT_EVENT];
+    int64_t seq = ob->next_seq;
+    sqlite3_bind_int64(stmt, 1, seq);
+    bind_text(stmt, 2, event->id);
+    bind_text(stmt, 3, event->type);
+    sqlite3_bind_int(stmt, 4, (int)event->family);
+    bind_text(stmt, 5, event->subject ? event->subject : "");
+    bind_text(stmt, 6, event->source ? event->source : "");
+    sqlite3_bind_int64(stmt, 7, event->time_ms);
+    bind_text(stmt, 8, event->data);
+    bind_text(stmt, 9, target);
+    int status = step_done(ob, ob->db, stmt, errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        writer_check_rollback(ob);
+        return status;
+    }
+    ob->next_seq = seq + 1;
+    ob->pending++;
+    ob->pending_events++;
+    ob->pending_bytes += event_size_estimate(event);
+    if (seq_out)
+        *seq_out = seq;
+    return OUTBOX_OK;
+}
+
+/* Writes the dead letters and cursors readers posted into the open transaction. */
+static int writer_take_posted(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ob->mu);
+    bool work = ob->posted_work;
+    pthread_mutex_unlock(&ob->mu);
+    if (!work)
+        return OUTBOX_OK;
+    int status = writer_begin(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+
+    pthread_mutex_lock(&ob->mu);
+    struct dead_letter_item *items = ob->dead_queue;
+    ob->dead_queue = NULL;
+    ob->dead_queue_tail = &ob->dead_queue;
+    ob->posted_work = false;
+    pthread_mutex_unlock(&ob->mu);
+
+    /* Dead letters first: the cursor that passes them commits with them or later. */
+    while (items) {
+        struct dead_letter_item *item = items;
+        sqlite3_stmt *stmt = ob->ws[WS_INSERT_DEAD];
+        bind_text(stmt, 1, item->sink);
+        sqlite3_bind_int64(stmt, 2, item->seq);
+        bind_text(stmt, 3, item->event->id);
+        bind_text(stmt, 4, item->event->type);
+        sqlite3_bind_int(stmt, 5, (int)item->event->family);
+        bind_text(stmt, 6, item->event->subject);
+        bind_text(stmt, 7, item->event->source);
+        sqlite3_bind_int64(stmt, 8, item->event->time_ms);
+        bind_text(stmt, 9, item->event->data);
+        bind_text(stmt, 10, item->reason);
+        sqlite3_bind_int64(stmt, 11, item->dead_ms);
+        status = step_done(ob, ob->db, stmt, errstr, errstr_size);
+        /* The alert is not subject to max_bytes: dead letters are rare and the operator
+         * must hear about them most when the outbox is under pressure. */
+        if (status == OUTBOX_OK && item->alert)
+            status = insert_event(ob, item->alert, NULL, NULL, errstr, errstr_size);
+        if (status != OUTBOX_OK) {
+            /* Put the rest back; a rollback also re-queues what this txn took. */
+            pthread_mutex_lock(&ob->mu);
+            struct dead_letter_item *last = items;
+            while (last->next)
+                last = last->next;
+            last->next = ob->dead_queue;
+            if (!ob->dead_queue)
+                ob->dead_queue_tail = &last->next;
+            ob->dead_queue = items;
+            ob->posted_work = true;
+            pthread_mutex_unlock(&ob->mu);
+            writer_check_rollback(ob);
+            return status;
+        }
+        items = item->next;
+        item->next = ob->dead_in_txn;
+        ob->dead_in_txn = item;
+        ob->pending++;
+    }
+
+    int64_t now = time_now_ms();
+    pthread_mutex_lock(&ob->mu);
+    for (size_t i = 0; i < ob->slot_count && status == OUTBOX_OK; i++) {
+        struct cursor_slot *slot = &ob->slots[i];
+        if (slot->posted <= slot->writing)
+            continue;
+        sqlite3_stmt *stmt = ob->ws[WS_SET_CURSOR];
+        bind_text(stmt, 1, slot->sink);
+        sqlite3_bind_int64(stmt, 2, slot->posted);
+        sqlite3_bind_int64(stmt, 3, now);
+        status = step_done(ob, ob->db, stmt, errstr, errstr_size);
+        if (status == OUTBOX_OK) {
+            slot->writing = slot->posted;
+            ob->pending++;
+        } else {
+            ob->posted_work = true;
+        }
+    }
+    pthread_mutex_unlock(&ob->mu);
+    if (status != OUTBOX_OK)
+        writer_check_rollback(ob);
+    return status;
+}
+
+/* ---- creation ---------------------------------------------------------------------- */
+
+static int init_schema(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    int64_t version = 0;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->db, "PRAGMA user_version", -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, ob->db, rc, "reading the schema version", errstr, errstr_size);
+    int status = step_int(ob, ob->db, stmt, &version, errstr, errstr_size);
+    sqlite3_finalize(stmt);
+    if (status != OUTBOX_OK)
+        return status;
+    if (version > OUTBOX_SCHEMA_VERSION) {
+        set_error(errstr, errstr_size,
+                  "outbox %s: schema version %" PRId64 " is newer than this relay's (%d)",
+                  ob->path, version, OUTBOX_SCHEMA_VERSION);
+        return OUTBOX_ERROR;
+    }
+    status = exec_sql(ob, ob->db, "BEGIN IMMEDIATE", errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    status = exec_sql(ob, ob->db, schema_sql, errstr, errstr_size);
+    if (status == OUTBOX_OK)
+        status = exec_sql(ob, ob->db, "PRAGMA user_version = 1", errstr, errstr_size);
+    if (status == OUTBOX_OK)
+        return exec_sql(ob, ob->db, "COMMIT", errstr, errstr_size);
+    sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+    return status;
+}
+
+static void *maintain_main(void *arg);
+
+struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
+                             size_t errstr_size)
+{
+    if (!options || !options->path || !options->path[0]) {
+        set_error(errstr, errstr_size, "outbox: no path given");
+        return NULL;
+    }
+    if (options->max_bytes < 0 || options->high_water < 0 || options->high_water > 1 ||
+        options->commit_interval_ms < 0 || options->commit_max_events < 0) {
+        set_error(errstr, errstr_size, "outbox %s: invalid limits (max_bytes, high_water,"
+                  " commit_interval_ms, commit_max_events)", options->path);
+        return NULL;
+    }
+    struct outbox *ob = calloc(1, sizeof *ob);
+    if (!ob)
+        abort();
+    ob->path = xstrdup(options->path);
+    ob->max_bytes = options->max_bytes;
+    ob->high_water = options->high_water > 0 ? options->high_water : 0.8;
+    ob->commit_interval_ms = options->commit_interval_ms > 0 ? options->commit_interval_ms : 10;
+    ob->commit_max_events = options->commit_max_events > 0 ? options->commit_max_events : 1000;
+    ob->maintain_interval_ms = options->maintain_interval_ms == 0 ? 500
+                                                                  : options->maintain_interval_ms;
+    ob->on_pressure = options->on_pressure;
+    ob->pressure_opaque = options->pressure_opaque;
+    ob->dead_queue_tail = &ob->dead_queue;
+    pthread_mutex_init(&ob->mu, NULL);
+    pthread_mutex_init(&ob->write_lock, NULL);
+    pthread_mutex_init(&ob->aux_mu, NULL);
+    pthread_mutex_init(&ob->query_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ob->committed_cond, &attr);
+    pthread_cond_init(&ob->maintain_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&ob->writer_cond, NULL);
+
+    if (open_connection(ob, &ob->db, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    if (exec_sql(ob, ob->db, "PRAGMA journal_mode=WAL", errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA synchronous=%s; PRAGMA journal_size_limit=%d; PRAGMA wal_autocheckpoint=%d",
+             options->synchronous_normal ? "NORMAL" : "FULL", OUTBOX_JOURNAL_LIMIT,
+             /* With a maintenance thread the checkpoints run there, off the writer. */
+             ob->maintain_interval_ms > 0 ? 0 : 1000);
+    if (exec_sql(ob, ob->db, pragmas, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    if (init_schema(ob, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    for (int i = 0; i < WS_COUNT; i++) {
+        int rc = sqlite3_prepare_v3(ob->db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &ob->ws[i], NULL);
+        if (rc != SQLITE_OK) {
+            sql_error(ob, ob->db, rc, "preparing statements", errstr, errstr_size);
+            goto fail;
+        }
+    }
+    {
+        sqlite3_stmt *stmt = NULL;
+        sqlite3_prepare_v2(ob->db, "PRAGMA page_size", -1, &stmt, NULL);
+        int status = stmt ? step_int(ob, ob->db, stmt, &ob->page_size, errstr, errstr_size)
+                          : OUTBOX_ERROR;
+        sqlite3_finalize(stmt);
+        if (status != OUTBOX_OK)
+            goto fail;
+    }
+    int64_t last = 0;
+    if (step_int(ob, ob->db, ob->ws[WS_MAX_SEQ], &last, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    ob->committed_seq = last;
+    ob->next_seq = last + 1;
+    int64_t used = 0;
+    if (measure_live_bytes(ob, ob->db, &used, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    update_usage(ob, used);
+
+    if (open_connection(ob, &ob->aux_db, errstr, errstr_size) != OUTBOX_OK ||
+        open_connection(ob, &ob->query_db, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+
+    if (ob->maintain_interval_ms > 0) {
+        if (pthread_create(&ob->maintain_thread, NULL, maintain_main, ob) != 0) {
+            set_error(errstr, errstr_size, "outbox %s: cannot start maintenance thread",
+                      ob->path);
+            goto fail;
+        }
+        ob->maintain_started = true;
+    }
+    return ob;
+
+fail:
+    outbox_destroy(ob);
+    return NULL;
+}
+
+void outbox_destroy(struct outbox *ob)
+{
+    if (!ob)
+        return;
+    if (ob->db && ob->ws[WS_COMMIT]) {
+        char err[512];
+        if (writer_take_posted(ob, err, sizeof err) != OUTBOX_OK ||
+            writer_commit(ob, err, sizeof err) != OUTBOX_OK)
+            log_error("outbox", "%s", err);
+    }
+    if (ob->maintain_started) {
+        pthread_mutex_lock(&ob->mu);
+        ob->maintain_stop = true;
+        pthread_cond_broadcast(&ob->maintain_cond);
+        pthread_mutex_unlock(&ob->mu);
+        pthread_join(ob->maintain_thread, NULL);
+    }
+    if (ob->in_txn) {
+        sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+        writer_after_rollback(ob);
+    }
+    for (int i = 0; i < WS_COUNT; i++)
+        sqlite3_finalize(ob->ws[i]);
+    if (ob->aux_db && ob->maintain_started)
+        sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_close(ob->aux_db);
+    sqlite3_close(ob->query_db);
+    sqlite3_close(ob->db);
+    free_dead_items(ob->dead_queue);
+    free_dead_items(ob->dead_in_txn);
+    for (size_t i = 0; i < ob->slot_count; i++)
+        free(ob->slots[i].sink);
+    free(ob->slots);
+    pthread_cond_destroy(&ob->committed_cond);
+    pthread_cond_destroy(&ob->maintain_cond);
+    pthread_cond_destroy(&ob->writer_cond);
+    pthread_mutex_destroy(&ob->mu);
+    pthread_mutex_destroy(&ob->write_lock);
+    pthread_mutex_destroy(&ob->aux_mu);
+    pthread_mutex_destroy(&ob->query_mu);
+    free(ob->path);
+    free(ob);
+}
+
+const char *outbox_path(const struct outbox *ob) { return ob->path; }
+
+/* ---- writer API ------------------------------------------------------------------ */
+
+int outbox_append(struct outbox *ob, const struct relay_event *event, const char *target_sink,
+                  int64_t *seq_out, char *errstr, size_t errstr_size)
+{
+    if (!event || !event->id || !event->type || !event->data) {
+        set_error(errstr, errstr_size, "outbox %s: append of an incomplete event", ob->path);
+        return OUTBOX_ERROR;
+    }
+    if (ob->max_bytes > 0) {
+        int64_t needed = ob->used_bytes + ob->pending_bytes + event_size_estimate(event);
+        if (ob->full || needed > ob->max_bytes) {
+            set_error(errstr, errstr_size,
+                      "outbox %s: full (%" PRId64 " of max_bytes %" PRId64 " bytes in use);"
+                      " waiting for sinks to catch up", ob->path,
+                      (int64_t)ob->used_bytes + ob->pending_bytes, ob->max_bytes);
+            return OUTBOX_FULL;
+        }
+    }
+    int status = writer_begin(ob, errstr, errstr_size);
+    if (status == OUTBOX_OK)
+        status = insert_event(ob, event, target_sink, seq_out, errstr, errstr_size);
+    if (status == OUTBOX_OK && ob->pending_events >= ob->commit_max_events) {
+        /* Pick up posted cursors too, so a busy writer does not starve them. */
+        status = writer_take_posted(ob, errstr, errstr_size);
+        if (status == OUTBOX_OK)
+            status = writer_commit(ob, errstr, errstr_size);
+    }
+    return status;
+}
+
+int outbox_snapshot_put(struct outbox *ob, const char *key, const char *json, char *errstr,
+                        size_t errstr_size)
+{
+    if (!key) {
+        set_error(errstr, errstr_size, "outbox %s: snapshot write without a key", ob->path);
+        return OUTBOX_ERROR;
+    }
+    int status = writer_begin(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    sqlite3_stmt *stmt = ob->ws[json ? WS_PUT_SNAPSHOT : WS_DEL_SNAPSHOT];
+    bind_text(stmt, 1, key);
+    if (json)
+        bind_text(stmt, 2, json);
+    status = step_done(ob, ob->db, stmt, errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        writer_check_rollback(ob);
+        return status;
+    }
+    ob->pending++;
+    return OUTBOX_OK;
+}
+
+int outbox_snapshot_load(struct outbox *ob,
+                         void (*fn)(void *opaque, const char *key, const char *json),
+                         void *opaque, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->db, "SELECT key, json FROM snapshot ORDER BY key", -1,
+                                &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, ob->db, rc, "reading the snapshot", errstr, errstr_size);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        fn(opaque, (const char *)sqlite3_column_text(stmt, 0),
+           (const char *)sqlite3_column_text(stmt, 1));
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE)
+        return sql_error(ob, ob->db, rc, "reading the snapshot", errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+int outbox_meta_set(struct outbox *ob, const char *key, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    if (!key || !value) {
+        set_error(errstr, errstr_size, "outbox %s: metadata write without key or value",
+                  ob->path);
+        return OUTBOX_ERROR;
+    }
+    int status = writer_begin(ob, errstr, errstr_size);
+    if (status == OUTBOX_OK)
+        status = put_meta(ob, key, value, errstr, errstr_size);
+    if (status != OUTBOX_OK) {
+        writer_check_rollback(ob);
+        return status;
+    }
+    ob->pending++;
+    return OUTBOX_OK;
+}
+
+int outbox_meta_get(struct outbox *ob, const char *key, char **value_out, char *errstr,
+                    size_t errstr_size)
+{
+    *value_out = NULL;
+    sqlite3_stmt *stmt = ob->ws[WS_GET_META];
+    bind_text(stmt, 1, key);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *value_out = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_error(ob, ob->db, rc, "reading metadata", errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+int outbox_flush_due(struct outbox *ob, int64_t now_mono_ms, char *errstr, size_t errstr_size)
+{
+    int status = writer_take_posted(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    if (ob->in_txn && (ob->pending_events >= ob->commit_max_events ||
+                       now_mono_ms - ob->first_pending_ms >= ob->commit_interval_ms))
+        return writer_commit(ob, errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+int outbox_flush(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    int status = writer_take_posted(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    return writer_commit(ob, errstr, errstr_size);
+}
+
+int outbox_pending(const struct outbox *ob) { return ob->in_txn ? ob->pending : 0; }
+bool outbox_full(const struct outbox *ob) { return ob->full; }
+uint64_t outbox_rollback_count(const struct outbox *ob) { return ob->rollbacks; }
+bool outbox_pressure(const struct outbox *ob) { return ob->pressure; }
+uint64_t outbox_pressure_episodes(const struct outbox *ob) { return ob->pressure_episodes; }
+int64_t outbox_used_bytes(const struct outbox *ob) { return ob->used_bytes; }
+
+int64_t outbox_committed_seq(const struct outbox *ob)
+{
+    struct outbox *mutable_ob = (struct outbox *)ob;
+    pthread_mutex_lock(&mutable_ob->mu);
+    int64_t seq = ob->committed_seq;
+    pthread_mutex_unlock(&mutable_ob->mu);
+    return seq;
+}
+
+static struct timespec deadline_after(int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+int64_t outbox_wait_committed(struct outbox *ob, int64_t after_seq, int timeout_ms)
+{
+    struct timespec deadline = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&ob->mu);
+    while (ob->committed_seq <= after_seq && timeout_ms > 0) {
+        if (pthread_cond_timedwait(&ob->committed_cond, &ob->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int64_t seq = ob->committed_seq;
+    pthread_mutex_unlock(&ob->mu);
+    return seq;
+}
+
+/* ---- auxiliary writes and maintenance --------------------------------------------- */
+
+/* Takes the write lock for a short auxiliary transaction; the writer yields at its next
+ * begin. Must not be called by the writer while its transaction is open: callers commit
+ * it first. */
+static int aux_write_lock(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+    if (caller_is_writer_in_txn(ob)) {
+        int status = outbox_flush(ob, errstr, errstr_size);
+        if (status != OUTBOX_OK)
+            return status;
+    }
+    pthread_mutex_lock(&ob->aux_mu);
+    pthread_mutex_lock(&ob->mu);
+    ob->aux_waiting = true;
+    pthread_mutex_unlock(&ob->mu);
+    pthread_mutex_lock(&ob->write_lock);
+    return OUTBOX_OK;
+}
+
+static void aux_write_unlock(struct outbox *ob)
+{
+    pthread_mutex_unlock(&ob->write_lock);
+    pthread_mutex_lock(&ob->mu);
+    ob->aux_waiting = false;
+    pthread_cond_broadcast(&ob->writer_cond);
+    pthread_mutex_unlock(&ob->mu);
+    pthread_mutex_unlock(&ob->aux_mu);
+}
+
+static int aux_exec_bound(struct outbox *ob, const char *sql, int64_t a, int64_t b,
+                          const char *text, int *changes, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->aux_db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, ob->aux_db, rc, sql, errstr, errstr_size);
+    sqlite3_bind_int64(stmt, 1, a);
+    sqlite3_bind_int64(stmt, 2, b);
+    if (text)
+        sqlite3_bind_text(stmt, 3, text, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(ob, ob->aux_db, rc, sql, errstr, errstr_size);
+    if (changes)
+        *changes = sqlite3_changes(ob->aux_db);
+    return OUTBOX_OK;
+}
+
+/* The lowest stored cursor, or -1 when no sink is registered. */
+static int min_cursor(struct outbox *ob, int64_t *out, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->aux_db, "SELECT COUNT(*), MIN(seq) FROM cursors", -1,
+                                &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, ob->aux_db, rc, "reading cursors", errstr, errstr_size);
+    rc = sqlite3_step(stmt);
+    *out = -1;
+    if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0)
+        *out = sqlite3_column_int64(stmt, 1);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW)
+        return sql_error(ob, ob->aux_db, rc, "reading cursors", errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
+int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *errstr,
+                    size_t errstr_size)
+{
+    int64_t pruned = 0;
+    int status = OUTBOX_OK;
+    if (caller_is_writer_in_txn(ob)) {
+        status = outbox_flush(ob, errstr, errstr_size);
+        if (status != OUTBOX_OK)
+            return status;
+    }
+    for (;;) {
+        int batch = OUTBOX_PRUNE_BATCH;
+        if (max_rows > 0 && max_rows - pruned < batch)
+            batch = (int)(max_rows - pruned);
+        if (batch <= 0)
+            break;
+        int64_t floor = -1;
+        pthread_mutex_lock(&ob->aux_mu);
+        status = min_cursor(ob, &floor, errstr, errstr_size);
+        pthread_mutex_unlock(&ob->aux_mu);
+        if (status != OUTBOX_OK || floor < 0)
+            break;
+        status = aux_write_lock(ob, errstr, errstr_size);
+        if (status != OUTBOX_OK)
+            break;
+        int changes = 0, targeted = 0;
+        /* One short transaction per batch keeps the writer's wait short. */
+        status = aux_exec_bound(ob,
+                                "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                                " WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+                                floor, batch, NULL, &changes, errstr, errstr_size);
+        if (status == OUTBOX_OK && changes < batch)
+            status = aux_exec_bound(
+                ob,
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                " WHERE target IS NOT NULL AND seq > ?1 AND seq <= COALESCE("
+                " (SELECT c.seq FROM cursors c WHERE c.sink = events.target), ?1)"
+                " ORDER BY seq LIMIT ?2)",
+                floor, batch - changes, NULL, &targeted, errstr, errstr_size);
+        aux_write_unlock(ob);
+        pruned += changes + targeted;
+        if (status != OUTBOX_OK || changes + targeted < batch)
+            break;
+    }
+    if (status == OUTBOX_OK) {
+        pthread_mutex_lock(&ob->aux_mu);
+        sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int64_t used = 0;
+        status = measure_live_bytes(ob, ob->aux_db, &used, errstr, errstr_size);
+        pthread_mutex_unlock(&ob->aux_mu);
+        if (status == OUTBOX_OK)
+            update_usage(ob, used);
+    }
+    if (pruned_out)
+        *pruned_out = pruned;
+    return status;
+}
+
+static void *maintain_main(void *arg)
+{
+    struct outbox *ob = arg;
+    bool logged = false;
+    pthread_mutex_lock(&ob->mu);
+    while (!ob->maintain_stop) {
+        struct timespec deadline = deadline_after((int)ob->maintain_interval_ms);
+        pthread_cond_timedwait(&ob->maintain_cond, &ob->mu, &deadline);
+        if (ob->maintain_stop)
+            break;
+        pthread_mutex_unlock(&ob->mu);
+        char err[512];
+        int status = outbox_maintain(ob, 0, NULL, err, sizeof err);
+        if (status != OUTBOX_OK && !logged)
+            log_error("outbox", "maintenance: %s", err);
+        logged = status != OUTBOX_OK;
+        pthread_mutex_lock(&ob->mu);
+    }
+    pthread_mutex_unlock(&ob->mu);
+    return NULL;
+}
+
+int outbox_sink_cursor(struct outbox *ob, const char *sink, int64_t *cursor_out, char *errstr,
+                       size_t errstr_size)
+{
+    pthread_mutex_lock(&ob->query_mu);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->query_db, "SELECT seq FROM cursors WHERE sink = ?1", -1,
+                                &stmt, NULL);
+    int status = OUTBOX_OK;
+    if (rc != SQLITE_OK) {
+        status = sql_error(ob, ob->query_db, rc, "reading a cursor", errstr, errstr_size);
+    } else {
+        sqlite3_bind_text(stmt, 1, sink, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            *cursor_out = sqlite3_column_int64(stmt, 0);
+        } else if (rc == SQLITE_DONE) {
+            set_error(errstr, errstr_size, "outbox %s: no sink named '%s'", ob->path, sink);
+            status = OUTBOX_ERROR;
+        } else {
+            status = sql_error(ob, ob->query_db, rc, "reading a cursor", errstr, errstr_size);
+        }
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&ob->query_mu);
+    return status;
+}
+
+int outbox_unregister_sink(struct outbox *ob, const char *sink, char *errstr,
+                           size_t errstr_size)
+{
+    int status = aux_write_lock(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    status = aux_exec_bound(ob, "DELETE FROM cursors WHERE sink = ?3", 0, 0, sink,
+                            NULL, errstr, errstr_size);
+    aux_write_unlock(ob);
+    return status;
+}
+
+/* ---- dead letters ------------------------------------------------------------------ */
+
+int outbox_dead_letter_list(struct outbox *ob,
+                            void (*fn)(void *opaque, const struct outbox_dead_letter *letter),
+                            void *opaque, char *errstr, size_t errstr_size)
+{
+    pthread_mutex_lock(&ob->query_mu);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->query_db,
+                                "SELECT id, sink, seq, event_id, type, subject, reason, dead_ms"
+                                " FROM dead_letters ORDER BY id",
+                                -1, &stmt, NULL);
+    int status = OUTBOX_OK;
+    if (rc != SQLITE_OK) {
+        status = sql_error(ob, ob->query_db, rc, "listing dead letters", errstr, errstr_size);
+    } else {
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            struct outbox_dead_letter letter = {
+                .id = sqlite3_column_int64(stmt, 0),
+                .sink = (const char *)sqlite3_column_text(stmt, 1),
+                .seq = sqlite3_column_int64(stmt, 2),
+                .event_id = (const char *)sqlite3_column_text(stmt, 3),
+                .type = (const char *)sqlite3_column_text(stmt, 4),
+                .subject = (const char *)sqlite3_column_text(stmt, 5),
+                .reason = (const char *)sqlite3_column_text(stmt, 6),
+                .dead_at_ms = sqlite3_column_int64(stmt, 7),
+            };
+            fn(opaque, &letter);
+        }
+        if (rc != SQLITE_DONE)
+            status = sql_error(ob, ob->query_db, rc, "listing dead letters", errstr,
+                               errstr_size);
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&ob->query_mu);
+    return status;
+}
+
+int outbox_dead_letter_replay(struct outbox *ob, const char *sink, const char *event_id,
+                              int64_t *replayed_out, char *errstr, size_t errstr_size)
+{
+    int64_t replayed = 0;
+    if (replayed_out)
+        *replayed_out = 0;
+    int status = outbox_flush(ob, errstr, errstr_size);
+    if (status == OUTBOX_OK)
+        status = writer_begin(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    sqlite3_stmt *select = NULL, *delete = NULL;
+    int rc = sqlite3_prepare_v2(ob->db,
+                                "SELECT id, sink, event_id, type, family, subject, source,"
+                                " time_ms, data FROM dead_letters"
+                                " WHERE (?1 IS NULL OR sink = ?1)"
+                                " AND (?2 IS NULL OR event_id = ?2) ORDER BY id",
+                                -1, &select, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(ob->db, "DELETE FROM dead_letters WHERE id = ?1", -1, &delete,
+                                NULL);
+    if (rc != SQLITE_OK) {
+        status = sql_error(ob, ob->db, rc, "replaying dead letters", errstr, errstr_size);
+        goto out;
+    }
+    bind_text(select, 1, sink);
+    bind_text(select, 2, event_id);
+    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+        int family = sqlite3_column_int(select, 4);
+        struct relay_event event = {
+            .id = (char *)sqlite3_column_text(select, 2),
+            .type = (char *)sqlite3_column_text(select, 3),
+            .family = (unsigned)family < EVENT_FAMILY_COUNT ? (enum event_family)family
+                                                             : EVENT_FAMILY_STATE,
+            .subject = (char *)sqlite3_column_text(select, 5),
+            .source = (char *)sqlite3_column_text(select, 6),
+            .time_ms = sqlite3_column_int64(select, 7),
+            .data = (char *)sqlite3_column_text(select, 8),
+        };
+        status = insert_event(ob, &event, (const char *)sqlite3_column_text(select, 1), NULL,
+                              errstr, errstr_size);
+        if (status != OUTBOX_OK)
+            goto out;
+        sqlite3_bind_int64(delete, 1, sqlite3_column_int64(select, 0));
+        status = step_done(ob, ob->db, delete, errstr, errstr_size);
+        if (status != OUTBOX_OK)
+            goto out;
+        replayed++;
+    }
+    if (rc != SQLITE_DONE)
+        status = sql_error(ob, ob->db, rc, "replaying dead letters", errstr, errstr_size);
+out:
+    sqlite3_finalize(select);
+    sqlite3_finalize(delete);
+    if (status != OUTBOX_OK) {
+        if (ob->in_txn) {
+            sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
+            writer_after_rollback(ob);
+        }
+        return status;
+    }
+    status = writer_commit(ob, errstr, errstr_size);
+    if (status == OUTBOX_OK && replayed_out)
+        *replayed_out = replayed;
+    return status;
+}
+
+/* ---- readers ----------------------------------------------------------------------- */
+
+struct outbox_reader *outbox_reader_create(struct outbox *ob, const char *sink, char *errstr,
+                                           size_t errstr_size)
+{
+    if (!sink || !sink[0]) {
+        set_error(errstr, errstr_size, "outbox %s: reader without a sink name", ob->path);
+        return NULL;
+    }
+    struct outbox_reader *reader = calloc(1, sizeof *reader);
+    if (!reader)
+        abort();
+    reader->ob = ob;
+    reader->sink = xstrdup(sink);
+    if (open_connection(ob, &reader->db, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    int rc = sqlite3_prepare_v3(reader->db,
+                                "SELECT seq, id, type, family, subject, source, time_ms, data"
+                                " FROM events WHERE seq > ?1 AND (target IS NULL OR target = ?2)"
+                                " ORDER BY seq LIMIT ?3",
+                                -1, SQLITE_PREPARE_PERSISTENT, &reader->fetch, NULL);
+    if (rc != SQLITE_OK) {
+        sql_error(ob, reader->db, rc, "preparing the reader", errstr, errstr_size);
+        goto fail;
+    }
+    if (aux_write_lock(ob, errstr, errstr_size) != OUTBOX_OK)
+        goto fail;
+    int status = aux_exec_bound(ob,
+                                "INSERT INTO cursors(sink, seq, updated_ms) VALUES(?3, 0, ?1)"
+                                " ON CONFLICT(sink) DO NOTHING",
+                                time_now_ms(), 0, sink, NULL, errstr, errstr_size);
+    aux_write_unlock(ob);
+    if (status != OUTBOX_OK || outbox_sink_cursor(ob, sink, &reader->cursor, errstr,
+                                                  errstr_size) != OUTBOX_OK)
+        goto fail;
+
+    pthread_mutex_lock(&ob->mu);
+    size_t slot = 0;
+    while (slot < ob->slot_count && strcmp(ob->slots[slot].sink, sink) != 0)
+        slot++;
+    if (slot == ob->slot_count) {
+        struct cursor_slot *grown = realloc(ob->slots, (ob->slot_count + 1) * sizeof *grown);
+        if (!grown)
+            abort();
+        ob->slots = grown;
+        ob->slots[slot] = (struct cursor_slot){.sink = xstrdup(sink)};
+        ob->slot_count++;
+    }
+    struct cursor_slot *s = &ob->slots[slot];
+    if (s->posted < reader->cursor)
+        s->posted = reader->cursor;
+    if (s->written < reader->cursor)
+        s->written = s->writing = reader->cursor;
+    if (reader->cursor < s->posted)
+        reader->cursor = s->posted;
+    reader->slot = slot;
+    pthread_mutex_unlock(&ob->mu);
+    return reader;
+
+fail:
+    outbox_reader_destroy(reader);
+    return NULL;
+}
+
+void outbox_reader_destroy(struct outbox_reader *reader)
+{
+    if (!reader)
+        return;
+    sqlite3_finalize(reader->fetch);
+    sqlite3_close(reader->db);
+    free(reader->sink);
+    free(reader);
+}
+
+const char *outbox_reader_sink(const struct outbox_reader *reader) { return reader->sink; }
+int64_t outbox_reader_cursor(const struct outbox_reader *reader) { return reader->cursor; }
+
+static char *column_dup(sqlite3_stmt *stmt, int column)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    return xstrdup((const char *)text);
+}
+
+int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max,
+                        struct outbox_record *records, int *count_out, char *errstr,
+                        size_t errstr_size)
+{
+    *count_out = 0;
+    sqlite3_stmt *stmt = reader->fetch;
+    sqlite3_bind_int64(stmt, 1, after_seq);
+    sqlite3_bind_text(stmt, 2, reader->sink, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 3, max);
+    int rc = SQLITE_DONE, count = 0;
+    while (count < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct relay_event *event = calloc(1, sizeof *event);
+        if (!event)
+            abort();
+        event->id = column_dup(stmt, 1);
+        event->type = column_dup(stmt, 2);
+        int family = sqlite3_column_int(stmt, 3);
+        event->family = (unsigned)family < EVENT_FAMILY_COUNT ? (enum event_family)family
+                                                               : EVENT_FAMILY_STATE;
+        event->subject = column_dup(stmt, 4);
+        event->source = column_dup(stmt, 5);
+        event->time_ms = sqlite3_column_int64(stmt, 6);
+        event->data = column_dup(stmt, 7);
+        records[count].seq = sqlite3_column_int64(stmt, 0);
+        records[count].event = event;
+        count++;
+    }
+    if (count < max && rc != SQLITE_DONE) {
+        int status = sql_error(reader->ob, reader->db, rc, "reading events", errstr,
+                               errstr_size);
+        sqlite3_reset(stmt);
+        outbox_records_free(records, count);
+        return status;
+    }
+    sqlite3_reset(stmt);
+    *count_out = count;
+    return OUTBOX_OK;
+}
+
+void outbox_records_free(struct outbox_record *records, int count)
+{
+    for (int i = 0; i < count; i++) {
+        relay_event_free(records[i].event);
+        records[i].event = NULL;
+    }
+}
+
+int outbox_reader_set_cursor(struct outbox_reader *reader, int64_t seq, char *errstr,
+                             size_t errstr_size)
+{
+    struct outbox *ob = reader->ob;
+    if (seq <= reader->cursor)
+        return OUTBOX_OK;
+    reader->cursor = seq;
+    pthread_mutex_lock(&ob->mu);
+    struct cursor_slot *slot = &ob->slots[reader->slot];
+    if (seq > slot->posted) {
+        slot->posted = seq;
+        ob->posted_work = true;
+    }
+    pthread_mutex_unlock(&ob->mu);
+    return OUTBOX_OK;
+}
+
+static struct relay_event *event_copy(const struct relay_event *event)
+{
+    return relay_event_create(event->id, event->type, event->source, event->subject,
+                              event->time_ms, event->family, event->data);
+}
+
+int outbox_reader_dead_letter(struct outbox_reader *reader, int64_t seq,
+                              const struct relay_event *event, const char *reason,
+                              const struct relay_event *alert, char *errstr,
+                              size_t errstr_size)
+{
+    struct outbox *ob = reader->ob;
+    if (!event || !event->id || !event->type || !event->data) {
+        set_error(errstr, errstr_size, "outbox %s: dead letter of an incomplete event",
+                  ob->path);
+        return OUTBOX_ERROR;
+    }
+    struct dead_letter_item *item = calloc(1, sizeof *item);
+    if (!item)
+        abort();
+    item->sink = xstrdup(reader->sink);
+    item->seq = seq;
+    item->event = event_copy(event);
+    item->reason = xstrdup(reason ? reason : "unspecified");
+    item->alert = alert ? event_copy(alert) : NULL;
+    item->dead_ms = time_now_ms();
+    pthread_mutex_lock(&ob->mu);
+    *ob->dead_queue_tail = item;
+    ob->dead_queue_tail = &item->next;
+    ob->posted_work = true;
+    pthread_mutex_unlock(&ob->mu);
+    return OUTBOX_OK;
+}

@@ -1,0 +1,667 @@
+/* Tests of publishers/outbox (real SQLite files in a temp dir) and the audit chain head
+ * it carries: visibility of committed events only, group commit, cursors across restart,
+ * pruning, the size bound, dead letters, a full disk, and kill -9 at random points. */
+#include "publishers/outbox.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "publishers/audit.h"
+#include "tests/harness.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static char tmpdir[256];
+static int db_counter;
+
+static void fresh_path(char *out, size_t size)
+{
+    snprintf(out, size, "%s/outbox-%d.db", tmpdir, ++db_counter);
+}
+
+static struct outbox *open_outbox(const char *path, int64_t max_bytes, int max_events)
+{
+    char err[512] = "";
+    struct outbox_options opts = {.path = path, .max_bytes = max_bytes,
+                                  .commit_max_events = max_events, .commit_interval_ms = 5,
+                                  .maintain_interval_ms = -1};
+    struct outbox *ob = outbox_create(&opts, err, sizeof err);
+    if (!ob)
+        printf("# outbox_create: %s\n", err);
+    return ob;
+}
+
+static int append_n(struct outbox *ob, int n, const char *subject, int data_pad)
+{
+    char err[512];
+    char id[64], *data = malloc((size_t)data_pad + 64);
+    int appended = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s-%d", subject, i);
+        int len = snprintf(data, 64, "{\"n\":%d,\"pad\":\"", i);
+        memset(data + len, 'x', (size_t)data_pad);
+        strcpy(data + len + data_pad, "\"}");
+        struct relay_event *ev = relay_event_create(id, "cx.outbound.campaign.progress",
+                                                    "src", subject, 1000 + i,
+                                                    EVENT_FAMILY_STATE, data);
+        int status = outbox_append(ob, ev, NULL, NULL, err, sizeof err);
+        relay_event_free(ev);
+        if (status != OUTBOX_OK)
+            break;
+        appended++;
+    }
+    free(data);
+    return appended;
+}
+
+static int fetch_all(struct outbox_reader *reader, int64_t after, struct outbox_record *recs,
+                     int max)
+{
+    char err[512];
+    int count = -1;
+    if (outbox_reader_fetch(reader, after, max, recs, &count, err, sizeof err) != OUTBOX_OK)
+        printf("# fetch: %s\n", err);
+    return count;
+}
+
+static void test_only_committed_events_are_visible(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(reader != NULL);
+    CHECK_EQ_INT(append_n(ob, 3, "c1", 4), 3);
+    CHECK_EQ_INT(outbox_pending(ob), 3);
+    struct outbox_record recs[10];
+    CHECK_EQ_INT(fetch_all(reader, 0, recs, 10), 0);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 0);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 3);
+    int n = fetch_all(reader, 0, recs, 10);
+    CHECK_EQ_INT(n, 3);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "c1-%d", i);
+        CHECK_EQ_INT(recs[i].seq, i + 1);
+        CHECK_EQ_STR(recs[i].event->id, id);
+        CHECK_EQ_STR(recs[i].event->subject, "c1");
+        CHECK_EQ_STR(recs[i].event->type, "cx.outbound.campaign.progress");
+        CHECK_EQ_INT(recs[i].event->time_ms, 1000 + i);
+        CHECK_CONTAINS(recs[i].event->data, "\"pad\":\"xxxx\"");
+    }
+    outbox_records_free(recs, n);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
+static void test_group_commit_by_count_and_interval(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 10);
+    REQUIRE(ob != NULL);
+    CHECK_EQ_INT(append_n(ob, 9, "c", 0), 9);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 0);
+    CHECK_EQ_INT(append_n(ob, 1, "d", 0), 1);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 10); /* the 10th append committed the batch */
+    CHECK_EQ_INT(append_n(ob, 2, "e", 0), 2);
+    int64_t now = time_mono_ms();
+    CHECK_EQ_INT(outbox_flush_due(ob, now, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 10); /* interval not passed yet */
+    CHECK_EQ_INT(outbox_flush_due(ob, now + 6, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 12);
+    outbox_destroy(ob);
+}
+
+static void test_cursor_survives_restart_and_replays_same_ids(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "kafka", err, sizeof err);
+    REQUIRE(reader != NULL);
+    append_n(ob, 8, "c", 0);
+    outbox_flush(ob, err, sizeof err);
+    outbox_reader_set_cursor(reader, 5, err, sizeof err);
+    outbox_reader_set_cursor(reader, 3, err, sizeof err); /* never backwards */
+    CHECK_EQ_INT(outbox_reader_cursor(reader), 5);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t stored = -1;
+    CHECK_EQ_INT(outbox_sink_cursor(ob, "kafka", &stored, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(stored, 5);
+    CHECK_EQ_INT(outbox_sink_cursor(ob, "nosuch", &stored, err, sizeof err), OUTBOX_ERROR);
+    CHECK_CONTAINS(err, "nosuch");
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+
+    ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 8);
+    reader = outbox_reader_create(ob, "kafka", err, sizeof err);
+    REQUIRE(reader != NULL);
+    CHECK_EQ_INT(outbox_reader_cursor(reader), 5);
+    struct outbox_record recs[10];
+    int n = fetch_all(reader, outbox_reader_cursor(reader), recs, 10);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_INT(recs[0].seq, 6);
+        CHECK_EQ_STR(recs[0].event->id, "c-5");
+        CHECK_EQ_STR(recs[2].event->id, "c-7");
+    }
+    outbox_records_free(recs, n);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
+struct snapshot_seen {
+    int count;
+    char keys[4][16];
+    char json[4][64];
+};
+
+static void collect_snapshot(void *opaque, const char *key, const char *json)
+{
+    struct snapshot_seen *seen = opaque;
+    if (seen->count < 4) {
+        snprintf(seen->keys[seen->count], 16, "%s", key);
+        snprintf(seen->json[seen->count], 64, "%s", json);
+    }
+    seen->count++;
+}
+
+static void test_snapshot_and_meta_commit_with_events(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    CHECK_EQ_INT(outbox_snapshot_put(ob, "camp-b", "{\"state\":\"RUNNING\"}", err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(outbox_snapshot_put(ob, "camp-a", "{\"state\":\"STOPPED\"}", err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(outbox_meta_set(ob, "k", "v1", err, sizeof err), OUTBOX_OK);
+    append_n(ob, 1, "camp-b", 0);
+    outbox_flush(ob, err, sizeof err);
+    /* A second batch that is never committed (process dies): none of it may survive. */
+    outbox_snapshot_put(ob, "camp-a", NULL, err, sizeof err);
+    outbox_meta_set(ob, "k", "v2", err, sizeof err);
+    append_n(ob, 1, "camp-a", 0);
+    char *value = NULL;
+    CHECK_EQ_INT(outbox_meta_get(ob, "k", &value, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_STR(value, "v2"); /* the writer sees its own pending writes */
+    free(value);
+    /* Model a crash: copy the database files as they are on disk right now. */
+    char copy[320], cmd[1400];
+    snprintf(copy, sizeof copy, "%s.crash", path);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && (cp '%s-wal' '%s-wal' 2>/dev/null || true)",
+             path, copy, path, copy);
+    CHECK_EQ_INT(system(cmd), 0);
+    outbox_destroy(ob);
+
+    ob = open_outbox(copy, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct snapshot_seen seen = {0};
+    CHECK_EQ_INT(outbox_snapshot_load(ob, collect_snapshot, &seen, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(seen.count, 2);
+    CHECK_EQ_STR(seen.keys[0], "camp-a");
+    CHECK_EQ_STR(seen.json[0], "{\"state\":\"STOPPED\"}");
+    CHECK_EQ_STR(seen.keys[1], "camp-b");
+    CHECK_EQ_INT(outbox_meta_get(ob, "k", &value, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_STR(value, "v1");
+    free(value);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 1);
+    outbox_destroy(ob);
+}
+
+static void test_pruning_never_reuses_seqs(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *a = outbox_reader_create(ob, "a", err, sizeof err);
+    struct outbox_reader *b = outbox_reader_create(ob, "b", err, sizeof err);
+    REQUIRE(a && b);
+    append_n(ob, 20, "c", 0);
+    outbox_flush(ob, err, sizeof err);
+    outbox_reader_set_cursor(a, 20, err, sizeof err);
+    outbox_reader_set_cursor(b, 12, err, sizeof err);
+    outbox_flush(ob, err, sizeof err);
+    int64_t pruned = -1;
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, 12); /* only what both sinks finished */
+    struct outbox_record recs[30];
+    int n = fetch_all(b, 0, recs, 30);
+    CHECK_EQ_INT(n, 8);
+    if (n > 0)
+        CHECK_EQ_INT(recs[0].seq, 13);
+    outbox_records_free(recs, n);
+    outbox_reader_set_cursor(b, 20, err, sizeof err);
+    outbox_flush(ob, err, sizeof err);
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, 8);
+    outbox_reader_destroy(a);
+    outbox_reader_destroy(b);
+    outbox_destroy(ob);
+
+    /* Every row is gone; a restart must continue after 20, not at 1. */
+    ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    int64_t seq = 0;
+    struct relay_event *ev = relay_event_create("x", "t", "s", "c", 1, EVENT_FAMILY_STATE, "{}");
+    CHECK_EQ_INT(outbox_append(ob, ev, NULL, &seq, err, sizeof err), OUTBOX_OK);
+    relay_event_free(ev);
+    CHECK_EQ_INT(seq, 21);
+    outbox_destroy(ob);
+}
+
+struct letters {
+    int count;
+    char sink[32], event_id[32], reason[64];
+};
+
+static void collect_letter(void *opaque, const struct outbox_dead_letter *letter)
+{
+    struct letters *l = opaque;
+    l->count++;
+    snprintf(l->sink, sizeof l->sink, "%s", letter->sink);
+    snprintf(l->event_id, sizeof l->event_id, "%s", letter->event_id);
+    snprintf(l->reason, sizeof l->reason, "%s", letter->reason);
+}
+
+static void test_dead_letters_store_alert_and_replay_to_one_sink(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *hook = outbox_reader_create(ob, "hook", err, sizeof err);
+    struct outbox_reader *file = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(hook && file);
+    append_n(ob, 3, "c", 0);
+    outbox_flush(ob, err, sizeof err);
+    struct outbox_record recs[10];
+    int n = fetch_all(hook, 0, recs, 10);
+    REQUIRE(n == 3);
+    struct relay_event *alert = relay_event_create("dl-1", "cx.outbound.alert.dead_letter", "s",
+                                                   "c", 5, EVENT_FAMILY_ALERT,
+                                                   "{\"sink\":\"hook\"}");
+    CHECK_EQ_INT(outbox_reader_dead_letter(hook, recs[1].seq, recs[1].event, "HTTP 410 Gone",
+                                           alert, err, sizeof err),
+                 OUTBOX_OK);
+    relay_event_free(alert);
+    outbox_reader_set_cursor(hook, 3, err, sizeof err);
+    outbox_records_free(recs, n);
+    CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms() + 1000, err, sizeof err), OUTBOX_OK);
+
+    struct letters letters = {0};
+    CHECK_EQ_INT(outbox_dead_letter_list(ob, collect_letter, &letters, err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(letters.count, 1);
+    CHECK_EQ_STR(letters.sink, "hook");
+    CHECK_EQ_STR(letters.event_id, "c-1");
+    CHECK_EQ_STR(letters.reason, "HTTP 410 Gone");
+    n = fetch_all(file, 3, recs, 10); /* the alert event followed the three */
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) {
+        CHECK_EQ_STR(recs[0].event->type, "cx.outbound.alert.dead_letter");
+        CHECK_EQ_INT(recs[0].event->family, EVENT_FAMILY_ALERT);
+    }
+    outbox_records_free(recs, n);
+
+    int64_t replayed = -1;
+    CHECK_EQ_INT(outbox_dead_letter_replay(ob, "hook", "c-1", &replayed, err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(replayed, 1);
+    letters.count = 0;
+    outbox_dead_letter_list(ob, collect_letter, &letters, err, sizeof err);
+    CHECK_EQ_INT(letters.count, 0);
+    n = fetch_all(hook, 3, recs, 10);
+    CHECK_EQ_INT(n, 2); /* the alert and the replayed event */
+    if (n == 2)
+        CHECK_EQ_STR(recs[1].event->id, "c-1");
+    outbox_records_free(recs, n);
+    n = fetch_all(file, 4, recs, 10);
+    CHECK_EQ_INT(n, 0); /* the replay is for the hook only */
+    outbox_records_free(recs, n);
+    outbox_reader_destroy(hook);
+    outbox_reader_destroy(file);
+    outbox_destroy(ob);
+}
+
+struct waiter {
+    struct outbox *ob;
+    int64_t seen;
+    int64_t waited_ms;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    int64_t start = time_mono_ms();
+    w->seen = outbox_wait_committed(w->ob, 0, 5000);
+    w->waited_ms = time_mono_ms() - start;
+    return NULL;
+}
+
+static void test_reader_wakes_on_commit(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct waiter w = {.ob = ob};
+    pthread_t thread;
+    pthread_create(&thread, NULL, wait_thread, &w);
+    usleep(50 * 1000);
+    append_n(ob, 2, "c", 0);
+    outbox_flush(ob, err, sizeof err);
+    pthread_join(thread, NULL);
+    CHECK_EQ_INT(w.seen, 2);
+    CHECK_MSG(w.waited_ms < 2000, "waited %lld ms", (long long)w.waited_ms);
+    outbox_destroy(ob);
+}
+
+static int pressure_calls;
+static bool pressure_last;
+
+static void on_pressure(void *opaque, bool pressured, int64_t used, int64_t max)
+{
+    (void)opaque;
+    pressure_calls++;
+    pressure_last = pressured;
+    printf("# pressure %s: %lld of %lld bytes\n", pressured ? "up" : "down", (long long)used,
+           (long long)max);
+}
+
+static void test_full_refuses_appends_loses_nothing_and_recovers(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox_options opts = {.path = path, .max_bytes = 256 * 1024, .high_water = 0.5,
+                                  .commit_max_events = 50, .maintain_interval_ms = -1,
+                                  .on_pressure = on_pressure};
+    struct outbox *ob = outbox_create(&opts, err, sizeof err);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(reader != NULL);
+    int stored = append_n(ob, 10000, "c", 1000);
+    CHECK(stored > 50 && stored < 10000);
+    char big[1100];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "{\"p\":\"", 6);
+    strcpy(big + sizeof big - 3, "\"}");
+    struct relay_event *ev = relay_event_create("one-more", "t", "s", "c", 1,
+                                                EVENT_FAMILY_STATE, big);
+    int64_t seq = -1;
+    CHECK_EQ_INT(outbox_append(ob, ev, NULL, &seq, err, sizeof err), OUTBOX_FULL);
+    CHECK_CONTAINS(err, path);
+    CHECK_CONTAINS(err, "full");
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_committed_seq(ob), stored);
+    CHECK(outbox_pressure(ob));
+    CHECK_EQ_INT(pressure_calls, 1);
+    CHECK(outbox_full(ob));
+
+    /* Nothing accepted was dropped: every seq 1..stored is there, in order. */
+    struct outbox_record *recs = calloc((size_t)stored + 1, sizeof *recs);
+    int n = fetch_all(reader, 0, recs, stored + 1);
+    CHECK_EQ_INT(n, stored);
+    int in_order = 0;
+    for (int i = 0; i < n; i++)
+        in_order += recs[i].seq == i + 1;
+    CHECK_EQ_INT(in_order, stored);
+    outbox_records_free(recs, n);
+    free(recs);
+
+    outbox_reader_set_cursor(reader, stored, err, sizeof err);
+    outbox_flush(ob, err, sizeof err);
+    int64_t pruned = 0;
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, stored);
+    CHECK(!outbox_full(ob));
+    CHECK(!outbox_pressure(ob));
+    CHECK_EQ_INT(pressure_calls, 2);
+    CHECK(!pressure_last);
+    CHECK_EQ_INT(outbox_append(ob, ev, NULL, &seq, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(seq, stored + 1);
+    relay_event_free(ev);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
+/* A real full disk: the child mounts a 384 KiB tmpfs in its own mount namespace and
+ * fills it. Where mounting is not allowed, a file-size limit (RLIMIT_FSIZE) stands in;
+ * the kernel then refuses the write with EFBIG, which SQLite reports as an I/O error. */
+static void test_disk_full_is_reported_with_the_path(void)
+{
+    char dir[300], path[340];
+    snprintf(dir, sizeof dir, "%s/small-disk", tmpdir);
+    REQUIRE(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/outbox.db", dir);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    fflush(stdout);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        bool tmpfs = unshare(CLONE_NEWNS) == 0 &&
+                     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+                     mount("tmpfs", dir, "tmpfs", 0, "size=384k") == 0;
+        if (!tmpfs) {
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit limit = {.rlim_cur = 300 * 1024 + 123, .rlim_max = 300 * 1024 + 123};
+            setrlimit(RLIMIT_FSIZE, &limit);
+        }
+        struct outbox *ob = open_outbox(path, 0, 20);
+        char err[512] = "", msg[700];
+        int status = ob ? OUTBOX_OK : OUTBOX_ERROR;
+        for (int count = 0; count < 100000 && status == OUTBOX_OK; count++) {
+            struct relay_event *ev = relay_event_create("id", "t", "s", "c", 1,
+                                                        EVENT_FAMILY_STATE, "{\"pad\":"
+                                                        "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+            status = outbox_append(ob, ev, NULL, NULL, err, sizeof err);
+            relay_event_free(ev);
+        }
+        int len = snprintf(msg, sizeof msg, "%d|%s|%s", status, tmpfs ? "tmpfs" : "rlimit",
+                           err);
+        if (write(fds[1], msg, (size_t)len) < 0)
+            _exit(3);
+        outbox_destroy(ob);
+        _exit(0);
+    }
+    close(fds[1]);
+    char msg[700] = "";
+    ssize_t got = read(fds[0], msg, sizeof msg - 1);
+    close(fds[0]);
+    int wstatus = 0;
+    waitpid(child, &wstatus, 0);
+    REQUIRE(got > 0);
+    msg[got] = '\0';
+    printf("# child reported: %s\n", msg);
+    CHECK_CONTAINS(msg, path);
+    if (strstr(msg, "|tmpfs|")) {
+        CHECK(atoi(msg) == OUTBOX_FULL);
+        CHECK_CONTAINS(msg, "disk full");
+    } else {
+        CHECK(atoi(msg) != OUTBOX_OK);
+    }
+}
+
+/* ---- crash test ---------------------------------------------------------------------- */
+
+static void crash_child(const char *path, int start_n)
+{
+    char err[512];
+    struct outbox_options opts = {.path = path, .commit_max_events = 64,
+                                  .commit_interval_ms = 2, .synchronous_normal = true,
+                                  .maintain_interval_ms = 20};
+    struct outbox *ob = outbox_create(&opts, err, sizeof err);
+    if (!ob)
+        _exit(2);
+    struct audit_chain *chain = audit_chain_create(ob, err, sizeof err);
+    struct outbox_reader *reader = outbox_reader_create(ob, "sink", err, sizeof err);
+    if (!chain || !reader)
+        _exit(2);
+    for (int n = start_n;; n++) {
+        char data[64], id[32];
+        snprintf(id, sizeof id, "e-%d", n);
+        if (n % 3 == 0) {
+            cJSON *obj = cJSON_CreateObject();
+            cJSON_AddNumberToObject(obj, "n", n);
+            cJSON_AddStringToObject(obj, "action", "campaign.start");
+            if (audit_chain_append(chain, id, "cx.outbound.audit.action", "s", "c", n, obj,
+                                   NULL, err, sizeof err) != OUTBOX_OK)
+                _exit(3);
+            cJSON_Delete(obj);
+        } else {
+            snprintf(data, sizeof data, "{\"n\":%d}", n);
+            struct relay_event *ev = relay_event_create(id, "cx.outbound.campaign.progress",
+                                                        "s", "c", n, EVENT_FAMILY_STATE, data);
+            if (outbox_append(ob, ev, NULL, NULL, err, sizeof err) != OUTBOX_OK)
+                _exit(3);
+            relay_event_free(ev);
+        }
+        if (n % 50 == 0) {
+            int64_t committed = outbox_committed_seq(ob);
+            if (committed > 100)
+                outbox_reader_set_cursor(reader, committed - 100, err, sizeof err);
+        }
+        if (outbox_flush_due(ob, time_mono_ms(), err, sizeof err) != OUTBOX_OK)
+            _exit(3);
+    }
+}
+
+struct chain_check {
+    int64_t max_seq, rows, gaps, bad_n;
+    int audit_events, broken_links;
+    char head[AUDIT_HASH_HEX_LEN + 1];
+};
+
+static void check_crashed_db(const char *path, struct chain_check *out)
+{
+    sqlite3 *db = NULL;
+    memset(out, 0, sizeof *out);
+    snprintf(out->head, sizeof out->head, "%s", AUDIT_GENESIS_HASH);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return;
+    sqlite3_stmt *stmt = NULL;
+    sqlite3_prepare_v2(db, "SELECT seq, type, data FROM events ORDER BY seq", -1, &stmt, NULL);
+    int64_t prev_seq = -1;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(stmt, 0);
+        const char *type = (const char *)sqlite3_column_text(stmt, 1);
+        cJSON *data = cJSON_Parse((const char *)sqlite3_column_text(stmt, 2));
+        if (prev_seq >= 0 && seq != prev_seq + 1)
+            out->gaps++;
+        prev_seq = seq;
+        out->rows++;
+        out->max_seq = seq;
+        /* The child's n starts at 1 and every append got the next seq. */
+        cJSON *n = cJSON_GetObjectItemCaseSensitive(data, "n");
+        if (!cJSON_IsNumber(n) || (int64_t)n->valuedouble != seq)
+            out->bad_n++;
+        if (strstr(type, "audit.")) {
+            out->audit_events++;
+            const char *prev = cJSON_GetStringValue(cJSON_GetObjectItem(data, "prevHash"));
+            /* Pruning removes old audit events: the first one left starts the walk. */
+            if (out->audit_events == 1 && prev)
+                snprintf(out->head, sizeof out->head, "%s", prev);
+            if (audit_check_link(data, NULL, 0) != AUDIT_LINK_OK || !prev ||
+                strcmp(prev, out->head) != 0)
+                out->broken_links++;
+            const char *hash = cJSON_GetStringValue(cJSON_GetObjectItem(data, "hash"));
+            snprintf(out->head, sizeof out->head, "%s", hash ? hash : "");
+        }
+        cJSON_Delete(data);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+static void test_kill9_at_random_points_loses_no_committed_event(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    srand((unsigned)time_mono_us());
+    int64_t last_max = 0;
+    for (int round = 0; round < 4; round++) {
+        fflush(stdout);
+        pid_t child = fork();
+        REQUIRE(child >= 0);
+        if (child == 0)
+            crash_child(path, (int)last_max + 1);
+        usleep((useconds_t)(100 + rand() % 300) * 1000);
+        kill(child, SIGKILL);
+        int wstatus = 0;
+        waitpid(child, &wstatus, 0);
+        CHECK(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+
+        /* Reopen as the relay would: seqs continue, cursor and audit head consistent. */
+        struct outbox *ob = open_outbox(path, 0, 1000);
+        REQUIRE(ob != NULL);
+        struct audit_chain *chain = audit_chain_create(ob, err, sizeof err);
+        REQUIRE(chain != NULL);
+        int64_t cursor = -1;
+        CHECK_EQ_INT(outbox_sink_cursor(ob, "sink", &cursor, err, sizeof err), OUTBOX_OK);
+        int64_t committed = outbox_committed_seq(ob);
+        char head[AUDIT_HASH_HEX_LEN + 1];
+        snprintf(head, sizeof head, "%s", audit_chain_head(chain));
+        audit_chain_destroy(chain);
+        outbox_destroy(ob);
+
+        struct chain_check check;
+        check_crashed_db(path, &check);
+        printf("# round %d: %lld events committed (max seq %lld), cursor %lld, %d audit\n",
+               round, (long long)check.rows, (long long)check.max_seq, (long long)cursor,
+               check.audit_events);
+        CHECK(check.max_seq > last_max); /* the child made progress in this round */
+        CHECK_EQ_INT(check.max_seq, committed);
+        CHECK_EQ_INT(check.gaps, 0);
+        CHECK_EQ_INT(check.bad_n, 0);
+        CHECK_EQ_INT(check.broken_links, 0);
+        CHECK(cursor >= 0 && cursor <= check.max_seq);
+        /* The stored head is the hash of the last audit event that committed. */
+        if (check.audit_events > 0)
+            CHECK_EQ_STR(head, check.head);
+        last_max = check.max_seq;
+    }
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_outbox.XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_only_committed_events_are_visible);
+    RUN(test_group_commit_by_count_and_interval);
+    RUN(test_cursor_survives_restart_and_replays_same_ids);
+    RUN(test_snapshot_and_meta_commit_with_events);
+    RUN(test_pruning_never_reuses_seqs);
+    RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
+    RUN(test_reader_wakes_on_commit);
+    RUN(test_full_refuses_appends_loses_nothing_and_recovers);
+    RUN(test_disk_full_is_reported_with_the_path);
+    RUN(test_kill9_at_random_points_loses_no_committed_event);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", tmpdir);
+    return harness_finish();
+}
