@@ -291,7 +291,8 @@ static void test_rest_campaign_matches_notification_fingerprint(void)
 
     const char a[] = "{\"id\":\"c\",\"outboundLineCount\":40,\"abandonRate\":3.5}";
     const char b[] = "{\"id\":\"c\",\"outboundLineCount\":41,\"abandonRate\":3.5}";
-    const char c[] = "{\"abandonRate\":3.5,\"id\":\"c\",\"outboundLineCount\":40,\"selfUri\":\"/x\"}";
+    const char c[] =
+        "{\"abandonRate\":3.5,\"id\":\"c\",\"outboundLineCount\":40,\"selfUri\":\"/x\"}";
     struct campaign_update *ua = decode_campaign_text(a, strlen(a), err, sizeof err);
     struct campaign_update *ub = decode_campaign_text(b, strlen(b), err, sizeof err);
     struct campaign_update *uc = decode_campaign_text(c, strlen(c), err, sizeof err);

@@ -31,7 +31,8 @@ static void test_transition_matrix_every_pair(void)
             enum lifecycle_verdict got = lifecycle_transition_check(from, to);
             CHECK_MSG(got == expected_matrix[from][to], "%s -> %s: got %s, expected %s",
                       lifecycle_state_name(from), lifecycle_state_name(to),
-                      lifecycle_verdict_name(got), lifecycle_verdict_name(expected_matrix[from][to]));
+                      lifecycle_verdict_name(got),
+                      lifecycle_verdict_name(expected_matrix[from][to]));
             checked++;
         }
     }

@@ -1,0 +1,415 @@
+/* Unit tests for publishers/events: byte-exact golden CloudEvents for every builder
+ * (one file per event in tests/data/events/, inputs and times fixed) and deterministic
+ * ids. Run with UPDATE_GOLDEN=1 to rewrite the golden files after an intended format
+ * change, and review the diff. */
+#include <cjson/cJSON.h>
+
+#include "consumer/cache.h"
+#include "consumer/decode.h"
+#include "publishers/events.h"
+#include "tests/harness.h"
+
+#define GOLDEN_DIR "tests/data/events/"
+#define FIXTURES "tests/data/notifications/"
+#define CAMPAIGN_ID "8a9f2c61-3b7e-4c1d-9e55-0f4b2a7d6c10"
+#define OBSERVED_MS 1795356332000LL /* 2026-11-22T14:05:32.000Z */
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct strbuf sb;
+    strbuf_init(&sb);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        strbuf_append_len(&sb, chunk, got);
+    fclose(f);
+    *len = sb.len;
+    return sb.data ? strbuf_detach(&sb) : strdup("");
+}
+
+/* Compares the event's structured JSON with the golden file (one line + "\n"). */
+static void check_golden(const struct relay_event *event, const char *name)
+{
+    CHECK_MSG(event != NULL, "%s: builder returned NULL", name);
+    if (!event)
+        return;
+    struct strbuf json;
+    strbuf_init(&json);
+    relay_event_to_structured_json(event, &json);
+    strbuf_append_char(&json, '\n');
+
+    cJSON *parsed = cJSON_Parse(json.data);
+    CHECK_MSG(cJSON_IsObject(parsed), "%s: output is not a JSON object", name);
+    cJSON_Delete(parsed);
+
+    char path[256];
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.json", name);
+    if (getenv("UPDATE_GOLDEN")) {
+        FILE *f = fopen(path, "wb");
+        CHECK(f != NULL);
+        if (f) {
+            fwrite(json.data, 1, json.len, f);
+            fclose(f);
+        }
+        printf("# rewrote %s\n", path);
+    }
+    size_t len = 0;
+    char *golden = read_file(path, &len);
+    CHECK_MSG(golden != NULL, "%s is missing", path);
+    if (golden) {
+        CHECK_MSG(len == json.len && memcmp(golden, json.data, len) == 0,
+                  "%s differs:\n#   got      %s#   expected %s", name, json.data, golden);
+    }
+    free(golden);
+    strbuf_free(&json);
+}
+
+static struct campaign_update *load_campaign(const char *fixture)
+{
+    char path[256], err[256];
+    snprintf(path, sizeof path, FIXTURES "%s", fixture);
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text)
+        return NULL;
+    struct notification n;
+    struct campaign_update *u = NULL;
+    if (decode_notification(text, len, &n, err, sizeof err) == 0) {
+        u = n.campaign;
+        n.campaign = NULL;
+    }
+    notification_clear(&n);
+    free(text);
+    return u;
+}
+
+static int load_notification(const char *fixture, struct notification *n)
+{
+    char path[256], err[256];
+    snprintf(path, sizeof path, FIXTURES "%s", fixture);
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text)
+        return -1;
+    int rc = decode_notification(text, len, n, err, sizeof err);
+    free(text);
+    return rc;
+}
+
+struct world {
+    struct lifecycle_map *map;
+    struct cache *cache;
+    struct events_builder *builder;
+    struct cache_change change;
+};
+
+static void world_open(struct world *w)
+{
+    memset(w, 0, sizeof *w);
+    w->map = lifecycle_map_create_default();
+    w->cache = cache_create(w->map);
+    w->builder = events_builder_create(NULL, "mypurecloud.com");
+}
+
+static void world_close(struct world *w)
+{
+    cache_change_clear(&w->change);
+    cache_destroy(w->cache);
+    events_builder_destroy(w->builder);
+    lifecycle_map_destroy(w->map);
+}
+
+/* The campaign of campaign_full.json seen first "on" at version 41, then the
+ * fixture itself (stopping, version 42). */
+static int world_apply_running_then_stopping(struct world *w, enum cache_origin origin)
+{
+    struct campaign_update *u = load_campaign("campaign_full.json");
+    if (!u)
+        return -1;
+    free(u->campaign_status);
+    u->campaign_status = strdup("on");
+    u->version = 41;
+    u->date_modified_ms -= 60000;
+    cache_apply(w->cache, u, CACHE_ORIGIN_RECONCILE, OBSERVED_MS - 120000, &w->change);
+    campaign_update_free(u);
+    u = load_campaign("campaign_full.json");
+    cache_change_clear(&w->change);
+    cache_apply(w->cache, u, origin, OBSERVED_MS, &w->change);
+    campaign_update_free(u);
+    return w->change.kind == CACHE_STATE_TRANSITION ? 0 : -1;
+}
+
+static void test_state_changed_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    REQUIRE(world_apply_running_then_stopping(&w, CACHE_ORIGIN_STREAM) == 0);
+    struct events_observation obs = {OBSERVED_MS, "2f9c1b7a-6d3e-4f5a-8b9c-0d1e2f3a4b5c"};
+    struct relay_event *event = events_state_changed(w.builder, &w.change, &obs);
+    check_golden(event, "state_changed");
+    REQUIRE(event);
+    /* SHA-256("campaign.state_changed\0<id>\0v42\0stopping\0"), computed independently. */
+    CHECK_EQ_STR(event->id, "e6ea8e7b92bfe3210a06d933f5d6e183");
+    CHECK_EQ_STR(event->subject, CAMPAIGN_ID);
+    CHECK_EQ_INT(event->family, EVENT_FAMILY_STATE);
+    relay_event_free(event);
+    world_close(&w);
+}
+
+static void test_same_fact_from_stream_and_reconcile_has_one_id(void)
+{
+    struct world a, b;
+    world_open(&a);
+    world_open(&b);
+    REQUIRE(world_apply_running_then_stopping(&a, CACHE_ORIGIN_STREAM) == 0);
+    REQUIRE(world_apply_running_then_stopping(&b, CACHE_ORIGIN_RECONCILE) == 0);
+    struct events_observation stream_obs = {OBSERVED_MS, "corr-1"};
+    struct events_observation rest_obs = {OBSERVED_MS + 5000, NULL};
+    struct relay_event *x = events_state_changed(a.builder, &a.change, &stream_obs);
+    struct relay_event *y = events_state_changed(b.builder, &b.change, &rest_obs);
+    REQUIRE(x && y);
+    CHECK_EQ_STR(x->id, y->id);
+    CHECK_CONTAINS(y->data, "\"origin\":\"reconcile\"");
+    CHECK_CONTAINS(y->data, "\"correlationId\":null");
+    CHECK(strcmp(x->data, y->data) != 0);
+
+    /* A different prefix renames the type but not the fact. */
+    struct events_builder *acme = events_builder_create("com.acme.", "mypurecloud.ie");
+    struct relay_event *z = events_state_changed(acme, &b.change, &rest_obs);
+    REQUIRE(z);
+    CHECK_EQ_STR(z->type, "com.acme.campaign.state_changed");
+    CHECK_EQ_STR(z->source, "genesys-cloud://mypurecloud.ie/outbound/campaigns/" CAMPAIGN_ID);
+    CHECK_EQ_STR(z->id, x->id);
+    relay_event_free(x);
+    relay_event_free(y);
+    relay_event_free(z);
+    events_builder_destroy(acme);
+    world_close(&a);
+    world_close(&b);
+}
+
+static void test_first_sight_and_discovered_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    struct campaign_update *u = load_campaign("campaign_unknown_enum.json");
+    REQUIRE(u);
+    cache_apply(w.cache, u, CACHE_ORIGIN_RECONCILE, OBSERVED_MS, &w.change);
+    campaign_update_free(u);
+    REQUIRE(w.change.kind == CACHE_FIRST_SIGHT);
+    struct events_observation obs = {OBSERVED_MS, NULL};
+    struct relay_event *event = events_state_changed(w.builder, &w.change, &obs);
+    check_golden(event, "state_changed_first_sight");
+    relay_event_free(event);
+    event = events_discovered(w.builder, &w.change, &obs);
+    check_golden(event, "discovered");
+    relay_event_free(event);
+    CHECK(events_config_changed(w.builder, &w.change, &obs) == NULL);
+    world_close(&w);
+}
+
+static void test_config_changed_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    struct campaign_update *u = load_campaign("campaign_full.json");
+    REQUIRE(u);
+    cache_apply(w.cache, u, CACHE_ORIGIN_STREAM, OBSERVED_MS - 1000, &w.change);
+    campaign_update_free(u);
+    u = load_campaign("campaign_full.json");
+    u->version = 43;
+    u->date_modified_ms += 1000;
+    free(u->dialing_mode);
+    u->dialing_mode = strdup("progressive");
+    u->priority = 3;
+    u->config_fingerprint ^= 1; /* e.g. outboundLineCount changed */
+    cache_change_clear(&w.change);
+    cache_apply(w.cache, u, CACHE_ORIGIN_STREAM, OBSERVED_MS, &w.change);
+    campaign_update_free(u);
+    REQUIRE(w.change.kind == CACHE_CONFIG_ONLY);
+    struct events_observation obs = {OBSERVED_MS, "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"};
+    struct relay_event *event = events_config_changed(w.builder, &w.change, &obs);
+    check_golden(event, "config_changed");
+    relay_event_free(event);
+    CHECK(events_state_changed(w.builder, &w.change, &obs) == NULL);
+    CHECK(events_discovered(w.builder, &w.change, &obs) == NULL);
+    world_close(&w);
+}
+
+static void test_removed_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    REQUIRE(world_apply_running_then_stopping(&w, CACHE_ORIGIN_STREAM) == 0);
+    struct events_observation obs = {OBSERVED_MS + 3600000, NULL};
+    struct relay_event *event =
+        events_removed(w.builder, cache_get(w.cache, CAMPAIGN_ID), "not_found", &obs);
+    check_golden(event, "removed");
+    relay_event_free(event);
+    world_close(&w);
+}
+
+static void test_progress_stats_import_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    struct events_observation obs = {OBSERVED_MS, NULL};
+    struct notification n;
+    REQUIRE(load_notification("progress.json", &n) == 0);
+    obs.correlation_id = n.correlation_id;
+    struct relay_event *event = events_progress(w.builder, &n.progress, &obs);
+    check_golden(event, "progress");
+    relay_event_free(event);
+    notification_clear(&n);
+
+    REQUIRE(load_notification("stats.json", &n) == 0);
+    obs.correlation_id = n.correlation_id;
+    event = events_dialer_stats(w.builder, &n.stats, &obs);
+    check_golden(event, "dialer_stats");
+    relay_event_free(event);
+    notification_clear(&n);
+
+    REQUIRE(load_notification("importstatus.json", &n) == 0);
+    obs.correlation_id = n.correlation_id;
+    event = events_import_status(w.builder, &n.import_status, &obs);
+    check_golden(event, "import_status");
+    REQUIRE(event);
+    CHECK_EQ_STR(event->subject, "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f");
+    relay_event_free(event);
+    notification_clear(&n);
+    world_close(&w);
+}
+
+static void test_audit_golden(void)
+{
+    struct world w;
+    world_open(&w);
+    size_t len;
+    char *raw = read_file(FIXTURES "socket_closing.json", &len);
+    REQUIRE(raw);
+    while (len && raw[len - 1] == '\n')
+        len--;
+    struct audit_notification audit = {
+        .topic = "v2.system.socket_closing",
+        .raw = raw,
+        .raw_len = len,
+        .received_ms = OBSERVED_MS,
+        .correlation_id = "5d3c7d0e-2f8e-4a4f-9d1c-6a0f8b1e2c33",
+    };
+    char err[256] = "";
+    struct relay_event *unchained = events_audit_notification(w.builder, &audit, err, sizeof err);
+    CHECK_EQ_STR(err, "");
+    audit.prev_hash = "0000000000000000000000000000000000000000000000000000000000000000";
+    audit.hash = "9f2b6c1d3e4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e";
+    struct relay_event *chained = events_audit_notification(w.builder, &audit, err, sizeof err);
+    check_golden(chained, "audit_notification");
+    REQUIRE(unchained && chained);
+    CHECK(strstr(unchained->data, "prevHash") == NULL);
+    CHECK_EQ_STR(unchained->id, chained->id); /* the chain fields are not part of the fact */
+    CHECK_EQ_STR(chained->subject, "");
+    CHECK_EQ_INT(chained->family, EVENT_FAMILY_AUDIT);
+    relay_event_free(unchained);
+    relay_event_free(chained);
+
+    audit.raw = "{\"topicName\":";
+    audit.raw_len = strlen(audit.raw);
+    CHECK(events_audit_notification(w.builder, &audit, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "raw text is not JSON");
+    free(raw);
+    world_close(&w);
+}
+
+static void test_alert_golden_and_validation(void)
+{
+    struct world w;
+    world_open(&w);
+    REQUIRE(world_apply_running_then_stopping(&w, CACHE_ORIGIN_STREAM) == 0);
+    const struct cache_entry *e = cache_get(w.cache, CAMPAIGN_ID);
+    struct events_alert alert = {
+        .name = "transition_stuck",
+        .severity = EVENTS_SEVERITY_WARNING,
+        .dedup_key = "transition_stuck:" CAMPAIGN_ID,
+        .occurrence = "1795356332000",
+        .summary = "Campaign Spring Renewals 2026 - East stuck in STOPPING for 300 s",
+        .campaign = e,
+        .details_json = "{ \"state\": \"STOPPING\",\n \"stuckForMs\": 300000,"
+                        " \"toleranceMs\": 180000, \"likelyCause\": \"contact list importing\" }",
+        .raised_ms = OBSERVED_MS + 300000,
+    };
+    char err[256] = "";
+    struct relay_event *event = events_alert(w.builder, &alert, err, sizeof err);
+    check_golden(event, "alert_transition_stuck");
+    REQUIRE(event);
+    CHECK_EQ_INT(event->family, EVENT_FAMILY_ALERT);
+    CHECK_EQ_STR(event->type, "cx.outbound.alert.transition_stuck");
+    relay_event_free(event);
+
+    struct events_alert org_wide = {
+        .name = "outbox_pressure",
+        .severity = EVENTS_SEVERITY_CRITICAL,
+        .dedup_key = "outbox_pressure",
+        .summary = "Outbox at 91% of its disk budget",
+        .raised_ms = OBSERVED_MS,
+    };
+    event = events_alert(w.builder, &org_wide, err, sizeof err);
+    check_golden(event, "alert_outbox_pressure");
+    relay_event_free(event);
+
+    struct events_alert bad = org_wide;
+    bad.name = "Outbox Pressure";
+    CHECK(events_alert(w.builder, &bad, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "Outbox Pressure");
+    bad = org_wide;
+    bad.details_json = "[1,2]";
+    CHECK(events_alert(w.builder, &bad, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "alert.outbox_pressure: details are not a JSON object");
+    bad = org_wide;
+    bad.dedup_key = "";
+    CHECK(events_alert(w.builder, &bad, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "dedup key is empty");
+    world_close(&w);
+}
+
+static void test_id_derivation_and_builder_arguments(void)
+{
+    char id[EVENTS_ID_HEX_LEN + 1];
+    const char *facts[] = {"a", "b"};
+    events_derive_id(facts, 2, id);
+    CHECK_EQ_STR(id, "8fb20ef63ced4145fc2e983ffe597d1d"); /* sha256("a\0b\0") */
+    const char *empty[] = {NULL};
+    events_derive_id(empty, 1, id);
+    CHECK_EQ_STR(id, "6e340b9cffb37a989ca544e6bb780a2c"); /* sha256("\0") */
+    /* The separator keeps ("ab","") and ("a","b") apart. */
+    const char *joined[] = {"ab", ""};
+    char other[EVENTS_ID_HEX_LEN + 1];
+    events_derive_id(joined, 2, other);
+    CHECK(strcmp(other, "8fb20ef63ced4145fc2e983ffe597d1d") != 0);
+
+    CHECK(events_builder_create(NULL, "") == NULL);
+    CHECK(events_builder_create("x.", NULL) == NULL);
+    struct events_builder *builder = events_builder_create(NULL, "mypurecloud.de");
+    CHECK_EQ_STR(events_builder_prefix(builder), "cx.outbound.");
+    struct events_observation obs = {0, NULL};
+    struct campaign_progress no_id = {0};
+    CHECK(events_progress(builder, &no_id, &obs) == NULL);
+    CHECK(events_removed(builder, NULL, "x", &obs) == NULL);
+    events_builder_destroy(builder);
+    events_builder_destroy(NULL);
+}
+
+int main(void)
+{
+    RUN(test_state_changed_golden);
+    RUN(test_same_fact_from_stream_and_reconcile_has_one_id);
+    RUN(test_first_sight_and_discovered_golden);
+    RUN(test_config_changed_golden);
+    RUN(test_removed_golden);
+    RUN(test_progress_stats_import_golden);
+    RUN(test_audit_golden);
+    RUN(test_alert_golden_and_validation);
+    RUN(test_id_derivation_and_builder_arguments);
+    return harness_finish();
+}
