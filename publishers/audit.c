@@ -317,3 +317,182 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
     }
     return status;
 }
+
+/* ---- verifying a file ------------------------------------------------------------- */
+
+/* "<prefix>audit.notification" or "<prefix>audit.action", whatever the prefix. */
+static bool is_audit_type(const char *type)
+{
+    static const char *const names[] = {"audit.notification", "audit.action"};
+    if (!type)
+        return false;
+    size_t len = strlen(type);
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(names[i]);
+        if (len >= n && strcmp(type + len - n, names[i]) == 0 &&
+            (len == n || type[len - n - 1] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* Finds the audit data object of one line. Returns 1 with *data (owned by *root or
+ * *inner) for an audit event, 0 for a line to skip, -1 with errstr for a bad line. */
+static int line_audit_data(const char *line, cJSON **root, cJSON **inner, const cJSON **data,
+                           char *errstr, size_t errstr_size)
+{
+    *root = cJSON_Parse(line);
+    *inner = NULL;
+    if (!cJSON_IsObject(*root)) {
+        set_error(errstr, errstr_size, "unparsable line (not a JSON object)");
+        return -1;
+    }
+    const cJSON *obj = *root;
+    if (cJSON_GetObjectItemCaseSensitive(obj, "specversion")) {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "type"));
+        if (!is_audit_type(type))
+            return 0;
+        *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+        if (!cJSON_IsObject(*data)) {
+            set_error(errstr, errstr_size, "audit event without a data object");
+            return -1;
+        }
+        return 1;
+    }
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(obj, "value");
+    if (cJSON_GetObjectItemCaseSensitive(obj, "topic") && value) {
+        const cJSON *headers = cJSON_GetObjectItemCaseSensitive(obj, "headers");
+        const char *type =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(headers, "ce_type"));
+        if (type && !is_audit_type(type))
+            return 0;
+        if (!cJSON_IsString(value)) {
+            set_error(errstr, errstr_size, "Kafka record value is not a string");
+            return -1;
+        }
+        *inner = cJSON_Parse(value->valuestring);
+        if (!cJSON_IsObject(*inner)) {
+            set_error(errstr, errstr_size, "Kafka record value is not a JSON object");
+            return -1;
+        }
+        obj = *inner;
+        if (!type && !cJSON_GetObjectItemCaseSensitive(obj, "hash") &&
+            !cJSON_GetObjectItemCaseSensitive(obj, "prevHash"))
+            return 0;
+        *data = obj;
+        return 1;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(obj, "hash") &&
+        !cJSON_GetObjectItemCaseSensitive(obj, "prevHash"))
+        return 0;
+    *data = obj;
+    return 1;
+}
+
+/* Hashes already verified, for recognizing repeated lines. */
+struct hash_set {
+    char (*slots)[AUDIT_HASH_HEX_LEN + 1];
+    size_t cap, count;
+};
+
+static size_t hash_slot(const struct hash_set *set, const char *hash)
+{
+    size_t h = 0;
+    for (int i = 0; i < 16; i++)
+        h = h * 16 + (size_t)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+    size_t i = h & (set->cap - 1);
+    while (set->slots[i][0] && strcmp(set->slots[i], hash) != 0)
+        i = (i + 1) & (set->cap - 1);
+    return i;
+}
+
+static bool hash_set_contains(const struct hash_set *set, const char *hash)
+{
+    return set->cap && set->slots[hash_slot(set, hash)][0];
+}
+
+static void hash_set_add(struct hash_set *set, const char *hash)
+{
+    if ((set->count + 1) * 2 > set->cap) {
+        struct hash_set bigger = {.cap = set->cap ? set->cap * 2 : 1024};
+        bigger.slots = calloc(bigger.cap, sizeof *bigger.slots);
+        if (!bigger.slots)
+            abort();
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->slots[i][0])
+                memcpy(bigger.slots[hash_slot(&bigger, set->slots[i])], set->slots[i],
+                       sizeof set->slots[i]);
+        bigger.count = set->count;
+        free(set->slots);
+        *set = bigger;
+    }
+    size_t i = hash_slot(set, hash);
+    if (!set->slots[i][0]) {
+        memcpy(set->slots[i], hash, AUDIT_HASH_HEX_LEN + 1);
+        set->count++;
+    }
+}
+
+int audit_verify_stream(FILE *in, const char *name, bool require_genesis,
+                        struct audit_verify_result *result, char *errstr, size_t errstr_size)
+{
+    memset(result, 0, sizeof *result);
+    snprintf(result->head, sizeof result->head, "%s", AUDIT_GENESIS_HASH);
+    struct hash_set seen = {0};
+    char *line = NULL;
+    size_t line_cap = 0;
+    ssize_t len;
+    int status = 0;
+    char why[512];
+    while (status == 0 && (len = getline(&line, &line_cap, in)) >= 0) {
+        result->lines++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        cJSON *root = NULL, *inner = NULL;
+        const cJSON *data = NULL;
+        int kind = line_audit_data(line, &root, &inner, &data, why, sizeof why);
+        if (kind == 1) {
+            enum audit_link_result link = audit_check_link(data, why, sizeof why);
+            const char *prev =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "prevHash"));
+            const char *hash =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "hash"));
+            if (link != AUDIT_LINK_OK) {
+                kind = -1;
+            } else if (hash_set_contains(&seen, hash)) {
+                result->duplicates++;
+            } else if (result->events == 0 && !require_genesis) {
+                snprintf(result->first_prev, sizeof result->first_prev, "%s", prev);
+            } else if (strcmp(prev, result->head) != 0) {
+                snprintf(why, sizeof why,
+                         "prevHash %s does not match the previous audit event's hash %s%s",
+                         prev, result->head,
+                         result->events == 0 ? " (the chain must start at genesis)" : "");
+                kind = -1;
+            }
+            if (kind == 1 && !hash_set_contains(&seen, hash)) {
+                if (result->events == 0)
+                    snprintf(result->first_prev, sizeof result->first_prev, "%s", prev);
+                hash_set_add(&seen, hash);
+                snprintf(result->head, sizeof result->head, "%s", hash);
+                result->events++;
+            }
+        }
+        if (kind == -1) {
+            set_error(errstr, errstr_size, "%s:%lld: broken link: %s", name,
+                      (long long)result->lines, why);
+            status = 1;
+        }
+        cJSON_Delete(root);
+        cJSON_Delete(inner);
+    }
+    if (status == 0 && ferror(in)) {
+        set_error(errstr, errstr_size, "%s: read error", name);
+        status = -1;
+    }
+    free(line);
+    free(seen.slots);
+    return status;
+}

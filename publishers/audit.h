@@ -20,8 +20,10 @@
 #define CRELAY_PUBLISHERS_AUDIT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "publishers/outbox.h"
 #include "util/strbuf.h"
@@ -67,5 +69,26 @@ enum audit_link_result {
 
 /* Checks that data's recorded hash matches its content; errstr says what is wrong. */
 enum audit_link_result audit_check_link(const cJSON *data, char *errstr, size_t errstr_size);
+
+/* Verifies the audit events of a JSONL stream, one event per line: the file sink's
+ * structured CloudEvents, a Kafka dump line ({"topic","key","headers","value":"<data
+ * JSON text>"}, the type taken from headers.ce_type when present) or the bare data
+ * object. Other event types are skipped. Each audit event must hash correctly and
+ * name the previous one's hash as prevHash; a line repeating an event already verified
+ * (at-least-once delivery) is counted as a duplicate and skipped. The first event may
+ * start after genesis (rotated files) unless require_genesis. Lines must be in the
+ * order the relay produced them (merge multi-partition dumps by time first). */
+struct audit_verify_result {
+    int64_t events;     /* distinct audit events verified */
+    int64_t duplicates; /* repeated lines skipped */
+    int64_t lines;
+    char first_prev[AUDIT_HASH_HEX_LEN + 1]; /* prevHash of the first event */
+    char head[AUDIT_HASH_HEX_LEN + 1];       /* hash of the last event */
+};
+
+/* Returns 0 when the chain holds, 1 at the first broken link (errstr is
+ * "NAME:LINE: broken link: why"), -1 when the stream cannot be read. */
+int audit_verify_stream(FILE *in, const char *name, bool require_genesis,
+                        struct audit_verify_result *result, char *errstr, size_t errstr_size);
 
 #endif
