@@ -6,6 +6,9 @@
 #ifndef CRELAY_APP_COMMANDS_H
 #define CRELAY_APP_COMMANDS_H
 
+int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 
 #endif

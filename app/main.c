@@ -19,8 +19,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "run the relay in the foreground (-c FILE)"},
     {"check-config", cmd_check_config,
      "validate a configuration file and print the effective configuration"},
+    {"audit", cmd_audit, "verify the audit hash chain in a JSONL file (audit verify FILE)"},
+    {"dlq", cmd_dlq, "list or replay dead letters (dlq list|replay -c FILE)"},
 };
 
 static void print_usage(FILE *out)

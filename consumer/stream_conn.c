@@ -332,6 +332,15 @@ void stream_conn_close(struct stream_conn *conn)
         conn_request_close(conn, STREAM_CLOSE_REQUESTED);
 }
 
+void stream_conn_abandon(struct stream_conn *conn)
+{
+    if (!conn)
+        return;
+    memset(&conn->callbacks, 0, sizeof conn->callbacks);
+    conn->owner = NULL;
+    conn_request_close(conn, STREAM_CLOSE_REQUESTED);
+}
+
 int stream_conn_is_established(const struct stream_conn *conn)
 {
     return conn->established && !conn->closing && !conn->finished;

@@ -67,6 +67,11 @@ struct stream_conn *stream_conn_open(struct lws_context *context, const char *co
  * the service loop. Safe to call more than once. */
 void stream_conn_close(struct stream_conn *conn);
 
+/* Closes the connection and detaches it from its owner: no callback will be made
+ * any more, and the object frees itself once lws has closed the socket. For owners
+ * that are going away. */
+void stream_conn_abandon(struct stream_conn *conn);
+
 int stream_conn_is_established(const struct stream_conn *conn);
 const char *stream_conn_uri(const struct stream_conn *conn);
 /* Monotonic ms of the last received byte (0 before any). */

@@ -1,0 +1,798 @@
+#include "consumer/consumer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "consumer/channel_manager.h"
+#include "consumer/decode.h"
+#include "consumer/lifecycle.h"
+#include "consumer/topic_plan.h"
+#include "util/log.h"
+#include "util/strmap.h"
+#include "util/timeutil.h"
+
+#define COMPONENT "consumer"
+
+/* Tags of the consumer's own REST jobs (the channel manager's carry its own bit). */
+#define TAG_DISCOVERY 1
+#define TAG_RECONCILE 2
+
+struct consumer {
+    struct consumer_options options;
+    const struct relay_config *config;
+    struct lifecycle_map *lifecycle;
+    struct cache *cache;
+    struct topic_plan *plan;
+    struct channel_manager *channels;
+    lws_sorted_usec_list_t discovery_timer;
+    bool started;
+    bool stopping;
+
+    bool discovery_in_flight;
+    bool discovered_once;
+    bool reconcile_in_flight;
+    bool reconcile_again;
+    bool reconciled_since_connect;
+    /* Coverage losses waiting for the reconciliation that closes them. */
+    int64_t gap_lost_at_ms;   /* earliest loss not yet reported; 0 = none */
+    int64_t gap_regained_at_ms;
+    unsigned gap_slots;
+
+    bool snapshot_dirty;
+    struct strmap *stats_last_ms; /* campaign id -> last dialer_stats event time (boxed) */
+    struct consumer_counters counters;
+};
+
+static int64_t now_wall(const struct consumer *c)
+{
+    return c->options.now_ms ? c->options.now_ms() : time_now_ms();
+}
+
+/* ---- output --------------------------------------------------------------------- */
+
+static void emit(struct consumer *c, struct relay_event *event)
+{
+    if (!event)
+        return;
+    if (c->options.output.emit(c->options.output.opaque, event) == 0)
+        c->counters.events_emitted++;
+    else
+        c->counters.events_refused++;
+}
+
+static void emit_alert(struct consumer *c, const char *name, enum events_severity severity,
+                       const char *dedup_key, const char *occurrence, const char *summary,
+                       const struct cache_entry *campaign, const char *details_json)
+{
+    struct events_alert alert = {
+        .name = name,
+        .severity = severity,
+        .dedup_key = dedup_key,
+        .occurrence = occurrence ? occurrence : "",
+        .summary = summary,
+        .campaign = campaign,
+        .details_json = details_json,
+        .raised_ms = now_wall(c),
+    };
+    char errstr[256];
+    struct relay_event *event = events_alert(c->options.events, &alert, errstr, sizeof errstr);
+    if (!event) {
+        log_error(COMPONENT, "cannot build alert %s: %s", name, errstr);
+        return;
+    }
+    emit(c, event);
+}
+
+/* The platform stays the truth (the cache already follows it); these alerts tell
+ * on-call what the lifecycle graph says should not have happened. Raised once per
+ * transition, so a repeated notification (a duplicate version) raises nothing. */
+static void emit_transition_alerts(struct consumer *c, const struct cache_change *change)
+{
+    const struct cache_entry *e = change->entry;
+    char occurrence[48];
+    snprintf(occurrence, sizeof occurrence, "%lld", (long long)e->version);
+    char dedup[160];
+    char summary[512];
+    if (change->verdict == LC_VERDICT_INVALID) {
+        c->counters.invalid_transitions++;
+        snprintf(dedup, sizeof dedup, "transition_invalid:%s", e->id);
+        snprintf(summary, sizeof summary,
+                 "campaign %s went from %s (%s) to %s (%s), which the lifecycle does not allow",
+                 e->name ? e->name : e->id, lifecycle_state_name(change->previous_state),
+                 change->previous_status ? change->previous_status : "?",
+                 lifecycle_state_name(e->state), e->raw_status ? e->raw_status : "?");
+        struct strbuf details;
+        strbuf_init(&details);
+        strbuf_appendf(&details, "{\"from\":{\"state\":\"%s\",\"status\":",
+                       lifecycle_state_name(change->previous_state));
+        strbuf_append_json_string(&details, change->previous_status);
+        strbuf_appendf(&details, "},\"to\":{\"state\":\"%s\",\"status\":",
+                       lifecycle_state_name(e->state));
+        strbuf_append_json_string(&details, e->raw_status);
+        strbuf_appendf(&details, "},\"version\":%lld}", (long long)e->version);
+        emit_alert(c, "transition_invalid", EVENTS_SEVERITY_WARNING, dedup, occurrence, summary,
+                   e, strbuf_cstr(&details));
+        strbuf_free(&details);
+    }
+    if (e->state == LC_FAILED && change->previous_state != LC_FAILED) {
+        snprintf(dedup, sizeof dedup, "campaign_failed:%s", e->id);
+        snprintf(summary, sizeof summary, "campaign %s is in an error state (%s)%s%s",
+                 e->name ? e->name : e->id, e->raw_status ? e->raw_status : "?",
+                 e->errors_summary ? ": " : "", e->errors_summary ? e->errors_summary : "");
+        struct strbuf details;
+        strbuf_init(&details);
+        strbuf_append(&details, "{\"errors\":");
+        strbuf_append_json_string(&details, e->errors_summary);
+        strbuf_append_char(&details, '}');
+        emit_alert(c, "campaign_failed", EVENTS_SEVERITY_CRITICAL, dedup, occurrence, summary, e,
+                   strbuf_cstr(&details));
+        strbuf_free(&details);
+    }
+}
+
+/* Turns one cache change into its events and records the last event id. */
+static void emit_change(struct consumer *c, const struct cache_change *change,
+                        const struct events_observation *obs)
+{
+    const struct events_builder *b = c->options.events;
+    struct relay_event *last = NULL;
+    switch (change->kind) {
+    case CACHE_NONE_STALE:
+        c->counters.stale_dropped++;
+        return;
+    case CACHE_NONE_DUPLICATE:
+        c->counters.duplicate_dropped++;
+        return;
+    case CACHE_VERSION_ONLY:
+        c->snapshot_dirty = true;
+        return;
+    case CACHE_FIRST_SIGHT: {
+        struct relay_event *discovered = events_discovered(b, change, obs);
+        struct relay_event *state = events_state_changed(b, change, obs);
+        emit(c, discovered);
+        last = state;
+        break;
+    }
+    case CACHE_CONFIG_ONLY:
+        c->counters.config_changes++;
+        last = events_config_changed(b, change, obs);
+        break;
+    case CACHE_STATE_TRANSITION: {
+        c->counters.state_transitions++;
+        struct relay_event *state = events_state_changed(b, change, obs);
+        if (change->config_changed) {
+            c->counters.config_changes++;
+            emit(c, events_config_changed(b, change, obs));
+        }
+        last = state;
+        break;
+    }
+    }
+    c->snapshot_dirty = true;
+    if (last) {
+        cache_set_last_event_id(c->cache, change->entry->id, last->id);
+        emit(c, last);
+    }
+    if (change->kind == CACHE_STATE_TRANSITION)
+        emit_transition_alerts(c, change);
+}
+
+/* ---- topics ---------------------------------------------------------------------- */
+
+static void collect_topics(struct consumer *c)
+{
+    unsigned wanted = c->config->subscriptions.topics;
+    size_t capacity = cache_count(c->cache) * 4 + 1;
+    char **topics = calloc(capacity, sizeof *topics);
+    if (!topics)
+        abort();
+    size_t n = 0;
+    struct strmap *lists = strmap_create();
+    const struct cache_entry *e;
+    char buf[256];
+    for (size_t it = 0; (e = cache_next(c->cache, &it));) {
+        if (wanted & CONFIG_TOPIC_CAMPAIGN) {
+            snprintf(buf, sizeof buf, "v2.outbound.campaigns.%s", e->id);
+            topics[n++] = strdup(buf);
+        }
+        if (wanted & CONFIG_TOPIC_PROGRESS) {
+            snprintf(buf, sizeof buf, "v2.outbound.campaigns.%s.progress", e->id);
+            topics[n++] = strdup(buf);
+        }
+        if (wanted & CONFIG_TOPIC_STATS) {
+            snprintf(buf, sizeof buf, "v2.outbound.campaigns.%s.stats", e->id);
+            topics[n++] = strdup(buf);
+        }
+        if ((wanted & CONFIG_TOPIC_IMPORTSTATUS) && e->contact_list_id &&
+            !strmap_contains(lists, e->contact_list_id)) {
+            strmap_put(lists, e->contact_list_id, (void *)1);
+            snprintf(buf, sizeof buf, "v2.outbound.contactlists.%s.importstatus",
+                     e->contact_list_id);
+            topics[n++] = strdup(buf);
+        }
+    }
+    strmap_destroy(lists);
+    for (size_t i = 0; i < n; i++)
+        if (!topics[i])
+            abort();
+    size_t unplaced = topic_plan_update(c->plan, (const char *const *)topics, n);
+    if (unplaced) {
+        char summary[256];
+        snprintf(summary, sizeof summary,
+                 "%zu topics exceed the platform's channel and topic limits and are not "
+                 "subscribed", unplaced);
+        log_error(COMPONENT, "%s", summary);
+        char details[128];
+        snprintf(details, sizeof details, "{\"unplacedTopics\":%zu}", unplaced);
+        emit_alert(c, "subscription_rejected", EVENTS_SEVERITY_CRITICAL, "topic-capacity", "",
+                   summary, NULL, details);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(topics[i]);
+    free(topics);
+}
+
+/* ---- discovery and reconciliation ------------------------------------------------- */
+
+static void submit_listing(struct consumer *c, uint64_t tag)
+{
+    struct platform_job job = {.kind = PLATFORM_JOB_LIST_CAMPAIGNS, .tag = tag};
+    char errstr[256];
+    if (platform_worker_submit(c->options.worker, &job, errstr, sizeof errstr)) {
+        log_error(COMPONENT, "cannot queue the campaign listing: %s", errstr);
+        return;
+    }
+    if (tag == TAG_DISCOVERY)
+        c->discovery_in_flight = true;
+    else
+        c->reconcile_in_flight = true;
+}
+
+static void discovery_fired(lws_sorted_usec_list_t *sul)
+{
+    struct consumer *c = lws_container_of(sul, struct consumer, discovery_timer);
+    if (c->stopping)
+        return;
+    if (!c->discovery_in_flight)
+        submit_listing(c, TAG_DISCOVERY);
+    lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
+                     (lws_usec_t)c->config->subscriptions.rediscover_interval_ms *
+                         LWS_US_PER_MS);
+}
+
+static void request_reconcile(struct consumer *c)
+{
+    c->reconciled_since_connect = false;
+    if (c->reconcile_in_flight) {
+        c->reconcile_again = true;
+        return;
+    }
+    submit_listing(c, TAG_RECONCILE);
+}
+
+struct listing_outcome {
+    size_t campaigns;
+    size_t changes;
+    size_t removed;
+    size_t skipped;
+};
+
+/* Applies a full REST listing; removed campaigns are reported and forgotten. */
+static int apply_listing(struct consumer *c, const char *body, size_t len,
+                         struct listing_outcome *outcome)
+{
+    memset(outcome, 0, sizeof *outcome);
+    cJSON *array = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsArray(array)) {
+        log_error(COMPONENT, "campaign listing is not a JSON array (%zu bytes)", len);
+        cJSON_Delete(array);
+        return -1;
+    }
+    struct strmap *seen = strmap_create();
+    int64_t now = now_wall(c);
+    struct events_observation obs = {.observed_ms = now, .correlation_id = NULL};
+    const cJSON *item;
+    cJSON_ArrayForEach(item, array)
+    {
+        char errstr[256];
+        struct campaign_update *u = decode_campaign_object(item, errstr, sizeof errstr);
+        if (!u) {
+            outcome->skipped++;
+            log_warn(COMPONENT, "skipping a campaign in the listing: %s", errstr);
+            continue;
+        }
+        const char *division = u->division.id;
+        if (!config_campaign_selected(&c->config->subscriptions, u->id, division, u->name)) {
+            campaign_update_free(u);
+            continue;
+        }
+        strmap_put(seen, u->id, (void *)1);
+        outcome->campaigns++;
+        struct cache_change change;
+        memset(&change, 0, sizeof change);
+        if (cache_apply(c->cache, u, CACHE_ORIGIN_RECONCILE, now, &change) == 0) {
+            if (change.kind >= CACHE_FIRST_SIGHT)
+                outcome->changes++;
+            emit_change(c, &change, &obs);
+        }
+        cache_change_clear(&change);
+        campaign_update_free(u);
+    }
+    cJSON_Delete(array);
+
+    /* Collect first: the cache must not change while it is iterated. */
+    size_t gone_count = 0;
+    char **gone = calloc(cache_count(c->cache) + 1, sizeof *gone);
+    if (!gone)
+        abort();
+    const struct cache_entry *e;
+    for (size_t it = 0; (e = cache_next(c->cache, &it));)
+        if (!strmap_contains(seen, e->id))
+            gone[gone_count++] = strdup(e->id);
+    for (size_t i = 0; i < gone_count; i++) {
+        e = cache_get(c->cache, gone[i]);
+        if (e) {
+            emit(c, events_removed(c->options.events, e, "not listed by the platform", &obs));
+            cache_remove(c->cache, gone[i]);
+            outcome->removed++;
+            c->snapshot_dirty = true;
+        }
+        free(gone[i]);
+    }
+    free(gone);
+    strmap_destroy(seen);
+    return 0;
+}
+
+static void report_gap(struct consumer *c, const struct listing_outcome *outcome)
+{
+    if (!c->gap_lost_at_ms)
+        return;
+    char lost[RFC3339_MS_LEN], regained[RFC3339_MS_LEN];
+    time_format_rfc3339(c->gap_lost_at_ms, lost);
+    time_format_rfc3339(c->gap_regained_at_ms, regained);
+    int64_t duration = c->gap_regained_at_ms - c->gap_lost_at_ms;
+    char summary[256];
+    snprintf(summary, sizeof summary,
+             "notification stream coverage lost for %lld ms on %u channel(s); reconciliation "
+             "found %zu change(s)", (long long)duration, c->gap_slots, outcome->changes);
+    char details[512];
+    snprintf(details, sizeof details,
+             "{\"lostAt\":\"%s\",\"regainedAt\":\"%s\",\"durationMs\":%lld,\"channels\":%u,"
+             "\"reconciledCampaigns\":%zu,\"changesFound\":%zu,\"removed\":%zu}",
+             lost, regained, (long long)duration, c->gap_slots, outcome->campaigns,
+             outcome->changes + outcome->removed, outcome->removed);
+    char occurrence[32];
+    snprintf(occurrence, sizeof occurrence, "%lld", (long long)c->gap_lost_at_ms);
+    c->counters.gaps++;
+    log_warn(COMPONENT, "%s", summary);
+    emit_alert(c, "stream_gap", EVENTS_SEVERITY_WARNING, "stream-gap", occurrence, summary, NULL,
+               details);
+    c->gap_lost_at_ms = 0;
+    c->gap_regained_at_ms = 0;
+    c->gap_slots = 0;
+}
+
+static void handle_listing(struct consumer *c, const struct platform_completion *done)
+{
+    bool is_discovery = done->tag == TAG_DISCOVERY;
+    if (is_discovery)
+        c->discovery_in_flight = false;
+    else
+        c->reconcile_in_flight = false;
+
+    if (done->result != PLATFORM_OK) {
+        c->counters.rest_failures++;
+        log_error(COMPONENT, "%s failed: %s", is_discovery ? "discovery" : "reconciliation",
+                  done->error);
+        /* Reconciliation must happen before coverage counts as restored: retry. */
+        if (!is_discovery)
+            c->reconcile_again = true;
+        else if (!c->discovered_once)
+            lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
+                             5 * LWS_US_PER_SEC);
+    } else {
+        struct listing_outcome outcome;
+        if (apply_listing(c, done->body, done->body_len, &outcome) == 0) {
+            if (is_discovery) {
+                c->counters.discoveries++;
+                if (!c->discovered_once)
+                    log_info(COMPONENT, "discovered %zu campaign(s) in %d page(s)",
+                             outcome.campaigns, done->pages);
+                c->discovered_once = true;
+            } else {
+                c->counters.reconciliations++;
+                c->counters.reconcile_changes += outcome.changes + outcome.removed;
+                c->reconciled_since_connect = true;
+                report_gap(c, &outcome);
+            }
+            collect_topics(c);
+            channel_manager_sync(c->channels);
+        } else if (!is_discovery) {
+            c->reconcile_again = true;
+        }
+    }
+    if (c->reconcile_again && !c->reconcile_in_flight && !c->stopping) {
+        c->reconcile_again = false;
+        submit_listing(c, TAG_RECONCILE);
+    }
+}
+
+/* ---- notifications ---------------------------------------------------------------- */
+
+static void audit_notification(struct consumer *c, const struct notification *n,
+                               const char *text, size_t len, int64_t received_ms)
+{
+    struct audit_notification audit = {
+        .topic = n->topic,
+        .raw = text,
+        .raw_len = len,
+        .received_ms = received_ms,
+        .correlation_id = n->correlation_id,
+    };
+    char errstr[256];
+    struct relay_event *event = events_audit_notification(c->options.events, &audit, errstr,
+                                                          sizeof errstr);
+    if (!event) {
+        log_warn(COMPONENT, "cannot audit a %s notification: %s", n->topic, errstr);
+        return;
+    }
+    if (c->options.output.emit_audit(c->options.output.opaque, event) == 0)
+        c->counters.events_emitted++;
+    else
+        c->counters.events_refused++;
+}
+
+static bool stats_due(struct consumer *c, const char *campaign_id, int64_t now)
+{
+    int64_t interval = c->config->events.stats_min_interval_ms;
+    if (interval <= 0 || !campaign_id)
+        return true;
+    int64_t *last = strmap_get(c->stats_last_ms, campaign_id);
+    if (last && now - *last < interval)
+        return false;
+    if (!last) {
+        last = malloc(sizeof *last);
+        if (!last)
+            abort();
+        strmap_put(c->stats_last_ms, campaign_id, last);
+    }
+    *last = now;
+    return true;
+}
+
+static void on_message(void *owner, size_t slot, const char *text, size_t len)
+{
+    struct consumer *c = owner;
+    int64_t now = now_wall(c);
+    struct notification n;
+    char errstr[256];
+    if (decode_notification(text, len, &n, errstr, sizeof errstr) != 0) {
+        c->counters.decode_errors++;
+        log_warn(COMPONENT, "undecodable notification on slot %zu (%zu bytes): %s", slot, len,
+                 errstr);
+        return;
+    }
+    c->counters.notifications[n.kind]++;
+    struct events_observation obs = {.observed_ms = now, .correlation_id = n.correlation_id};
+
+    switch (n.kind) {
+    case NOTIFY_HEARTBEAT:
+    case NOTIFY_PONG:
+        notification_clear(&n);
+        return;
+    case NOTIFY_SOCKET_CLOSING:
+        channel_manager_socket_closing(c->channels, slot);
+        break;
+    case NOTIFY_NO_LONGER_SUBSCRIBED:
+        channel_manager_channel_lost(c->channels, slot, "no_longer_subscribed");
+        break;
+    case NOTIFY_TOKEN_REVOKED:
+        channel_manager_channel_lost(c->channels, slot, "token_revoked");
+        break;
+    case NOTIFY_CAMPAIGN: {
+        struct cache_change change;
+        memset(&change, 0, sizeof change);
+        if (cache_apply(c->cache, n.campaign, CACHE_ORIGIN_STREAM, now, &change) == 0)
+            emit_change(c, &change, &obs);
+        cache_change_clear(&change);
+        break;
+    }
+    case NOTIFY_PROGRESS:
+        if (n.progress.campaign_id && n.progress.has_percentage)
+            cache_set_progress(c->cache, n.progress.campaign_id, n.progress.percentage);
+        emit(c, events_progress(c->options.events, &n.progress, &obs));
+        break;
+    case NOTIFY_STATS:
+        if (stats_due(c, n.stats.campaign_id, now))
+            emit(c, events_dialer_stats(c->options.events, &n.stats, &obs));
+        else
+            c->counters.stats_throttled++;
+        break;
+    case NOTIFY_IMPORT_STATUS:
+        if (n.import_status.contact_list_id)
+            cache_set_import_state(c->cache, n.import_status.contact_list_id,
+                                   n.import_status.import_state);
+        emit(c, events_import_status(c->options.events, &n.import_status, &obs));
+        break;
+    default:
+        break;
+    }
+    audit_notification(c, &n, text, len, now);
+    notification_clear(&n);
+}
+
+static void on_oversized(void *owner, size_t slot, size_t bytes)
+{
+    struct consumer *c = owner;
+    char summary[160];
+    snprintf(summary, sizeof summary, "dropped a %zu-byte notification over the frame limit",
+             bytes);
+    char details[96];
+    snprintf(details, sizeof details, "{\"bytes\":%zu,\"slot\":%zu}", bytes, slot);
+    char occurrence[32];
+    snprintf(occurrence, sizeof occurrence, "%lld", (long long)now_wall(c));
+    c->counters.decode_errors++;
+    emit_alert(c, "oversized_notification", EVENTS_SEVERITY_WARNING, "oversized-notification",
+               occurrence, summary, NULL, details);
+}
+
+static void on_covered(void *owner, size_t slot, int64_t lost_at_ms)
+{
+    struct consumer *c = owner;
+    if (lost_at_ms > 0) {
+        if (!c->gap_lost_at_ms || lost_at_ms < c->gap_lost_at_ms)
+            c->gap_lost_at_ms = lost_at_ms;
+        c->gap_regained_at_ms = now_wall(c);
+        c->gap_slots++;
+    }
+    /* The stream is not durable: whatever happened while this slot was not covered
+     * (or before its first connection) is only visible over REST. */
+    request_reconcile(c);
+}
+
+static void on_topic_rejected(void *owner, const char *topic, const char *reason)
+{
+    struct consumer *c = owner;
+    char summary[384];
+    snprintf(summary, sizeof summary, "the platform rejected topic %s: %s", topic, reason);
+    struct strbuf details;
+    strbuf_init(&details);
+    strbuf_append(&details, "{\"topic\":");
+    strbuf_append_json_string(&details, topic);
+    strbuf_append(&details, ",\"reason\":");
+    strbuf_append_json_string(&details, reason);
+    strbuf_append_char(&details, '}');
+    emit_alert(c, "subscription_rejected", EVENTS_SEVERITY_WARNING, topic, "", summary, NULL,
+               strbuf_cstr(&details));
+    strbuf_free(&details);
+}
+
+/* ---- channel manager port ------------------------------------------------------------ */
+
+static int port_submit(void *opaque, const char *method, const char *path, const char *body,
+                       uint64_t tag)
+{
+    struct consumer *c = opaque;
+    struct platform_job job = {
+        .kind = PLATFORM_JOB_REQUEST, .method = method, .path = path, .body = body, .tag = tag,
+    };
+    char errstr[256];
+    if (platform_worker_submit(c->options.worker, &job, errstr, sizeof errstr)) {
+        log_warn(COMPONENT, "cannot queue %s %s: %s", method, path, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+static char *port_load_channel(void *opaque, size_t slot)
+{
+    struct consumer *c = opaque;
+    if (!c->options.output.state_get)
+        return NULL;
+    char key[64];
+    snprintf(key, sizeof key, "channel.%zu", slot);
+    return c->options.output.state_get(c->options.output.opaque, key);
+}
+
+static void port_save_channel(void *opaque, size_t slot, const char *value)
+{
+    struct consumer *c = opaque;
+    if (!c->options.output.state_set)
+        return;
+    char key[64];
+    snprintf(key, sizeof key, "channel.%zu", slot);
+    c->options.output.state_set(c->options.output.opaque, key, value);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+struct consumer *consumer_create(const struct consumer_options *options, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!options->config || !options->context || !options->worker || !options->events ||
+        !options->output.emit || !options->output.emit_audit) {
+        snprintf(errstr, errstr_size, "consumer: config, context, worker, events and output "
+                                      "are required");
+        return NULL;
+    }
+    struct consumer *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->options = *options;
+    c->config = options->config;
+    const struct config_lifecycle *lc = &c->config->lifecycle;
+    c->lifecycle = lifecycle_map_create_empty();
+    for (size_t i = 0; i < lc->status_map_count; i++)
+        lifecycle_map_set(c->lifecycle, lc->status_map[i].raw, lc->status_map[i].state);
+    c->cache = cache_create(c->lifecycle);
+    c->plan = topic_plan_create((size_t)c->config->subscriptions.max_topics_per_channel,
+                                (size_t)c->config->subscriptions.max_channels);
+    c->stats_last_ms = strmap_create();
+
+    struct channel_manager_options cm = {
+        .context = options->context,
+        .plan = c->plan,
+        .max_frame_bytes = c->config->stream.max_frame_bytes,
+        .ping_interval_ms = c->config->stream.ping_interval_ms,
+        .heartbeat_timeout_ms = c->config->stream.heartbeat_timeout_ms,
+        .reconnect_min_ms = c->config->stream.reconnect_min_ms,
+        .reconnect_max_ms = c->config->stream.reconnect_max_ms,
+        .healthy_after_ms = c->config->stream.healthy_after_ms,
+        .channel_refresh_ms = c->config->stream.channel_refresh_ms,
+    };
+    struct channel_manager_port port = {
+        .submit = port_submit,
+        .load_channel_id = port_load_channel,
+        .save_channel_id = port_save_channel,
+        .opaque = c,
+    };
+    struct channel_manager_events events = {
+        .on_message = on_message,
+        .on_oversized = on_oversized,
+        .on_covered = on_covered,
+        .on_topic_rejected = on_topic_rejected,
+        .owner = c,
+    };
+    c->channels = channel_manager_create(&cm, &port, &events, errstr, errstr_size);
+    if (!c->channels) {
+        consumer_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+void consumer_destroy(struct consumer *c)
+{
+    if (!c)
+        return;
+    if (c->options.context)
+        lws_sul_cancel(&c->discovery_timer);
+    channel_manager_destroy(c->channels);
+    topic_plan_destroy(c->plan);
+    cache_destroy(c->cache);
+    lifecycle_map_destroy(c->lifecycle);
+    if (c->stats_last_ms) {
+        const char *key;
+        void *value;
+        for (size_t it = 0; strmap_next(c->stats_last_ms, &it, &key, &value);)
+            free(value);
+        strmap_destroy(c->stats_last_ms);
+    }
+    free(c);
+}
+
+int consumer_restore(struct consumer *c, const char *snapshot, size_t len, char *errstr,
+                     size_t errstr_size)
+{
+    return cache_snapshot_restore(c->cache, snapshot, len, errstr, errstr_size);
+}
+
+void consumer_snapshot(const struct consumer *c, struct strbuf *out)
+{
+    cache_snapshot_serialize(c->cache, out);
+    ((struct consumer *)c)->snapshot_dirty = false;
+}
+
+bool consumer_snapshot_dirty(const struct consumer *c)
+{
+    return c->snapshot_dirty;
+}
+
+void consumer_start(struct consumer *c)
+{
+    if (c->started)
+        return;
+    c->started = true;
+    /* A restored cache already knows the topics: subscribe at once, and let the
+     * first discovery bring it up to date. */
+    if (cache_count(c->cache) > 0) {
+        collect_topics(c);
+        channel_manager_sync(c->channels);
+    }
+    submit_listing(c, TAG_DISCOVERY);
+    lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
+                     (lws_usec_t)c->config->subscriptions.rediscover_interval_ms *
+                         LWS_US_PER_MS);
+}
+
+void consumer_stop(struct consumer *c)
+{
+    c->stopping = true;
+    lws_sul_cancel(&c->discovery_timer);
+    channel_manager_close_all(c->channels);
+}
+
+void consumer_on_completion(struct consumer *c, const struct platform_completion *done)
+{
+    if (done->tag & CHANNEL_MANAGER_TAG) {
+        channel_manager_on_result(c->channels, done->tag, done->status, done->body, done->error);
+        return;
+    }
+    if (done->tag == TAG_DISCOVERY || done->tag == TAG_RECONCILE)
+        handle_listing(c, done);
+}
+
+void consumer_resync(struct consumer *c)
+{
+    if (!c->stopping)
+        request_reconcile(c);
+}
+
+bool consumer_ready(const struct consumer *c, char *why, size_t why_size)
+{
+    if (!c->discovered_once) {
+        snprintf(why, why_size, "campaign discovery has not completed");
+        return false;
+    }
+    if (!channel_manager_all_connected(c->channels)) {
+        snprintf(why, why_size, "%zu of %zu channel(s) connected",
+                 channel_manager_connected_count(c->channels), topic_plan_slot_count(c->plan));
+        return false;
+    }
+    if (topic_plan_slot_count(c->plan) > 0 && !c->reconciled_since_connect) {
+        snprintf(why, why_size, "reconciliation after the last connection is pending");
+        return false;
+    }
+    snprintf(why, why_size, "ok");
+    return true;
+}
+
+const struct cache *consumer_cache(const struct consumer *c)
+{
+    return c->cache;
+}
+
+void consumer_get_counters(const struct consumer *c, struct consumer_counters *out)
+{
+    *out = c->counters;
+    struct cache_stats stats = cache_stats(c->cache);
+    out->stale_dropped = stats.stale_dropped;
+    out->duplicate_dropped = stats.duplicate_dropped;
+}
+
+size_t consumer_channels_connected(const struct consumer *c)
+{
+    return channel_manager_connected_count(c->channels);
+}
+
+size_t consumer_channel_count(const struct consumer *c)
+{
+    return topic_plan_slot_count(c->plan);
+}
+
+size_t consumer_topic_count(const struct consumer *c)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < topic_plan_slot_count(c->plan); i++)
+        total += topic_plan_slot_size(c->plan, i);
+    return total;
+}
+
+const struct channel_manager *consumer_channels(const struct consumer *c)
+{
+    return c->channels;
+}

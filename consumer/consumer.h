@@ -1,0 +1,111 @@
+/*
+ * The consumer: discovery, subscriptions, the notification stream and
+ * reconciliation, feeding the campaign cache and turning every change into events.
+ *
+ * Contract (everything on the lws service loop thread):
+ *  - consumer_start() discovers every selected campaign over REST (paged), emits
+ *    first-sight events, shards the wanted topics over channels and connects them.
+ *    Rediscovery runs every subscriptions.rediscover_interval: new campaigns appear,
+ *    removed ones are unsubscribed and reported.
+ *  - Every decoded notification goes through the cache: stale and duplicate
+ *    versions are dropped and counted; a state transition yields one
+ *    campaign.state_changed, a configuration change campaign.config_changed, first
+ *    sight origin "snapshot". Every non-heartbeat notification is also audited.
+ *  - Whenever a channel's coverage starts or comes back, the consumer reconciles
+ *    against REST (origin "reconcile") and, after a loss, emits one
+ *    alert.stream_gap saying when coverage was lost and regained and what the
+ *    reconciliation found.
+ *  - Events leave through the output interface in the order they are produced; the
+ *    relay puts them in the outbox.
+ *  - REST runs on the platform worker: the relay hands every completion to
+ *    consumer_on_completion().
+ */
+#ifndef CRELAY_CONSUMER_CONSUMER_H
+#define CRELAY_CONSUMER_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "config/config.h"
+#include "consumer/cache.h"
+#include "consumer/platform_worker.h"
+#include "publishers/event.h"
+#include "publishers/events.h"
+
+struct consumer_output {
+    /* Takes the event (ownership passes). Returns 0, or -1 when it could not be
+     * stored (the outbox is full); the consumer then counts it and reconciles once
+     * the relay reports space again. */
+    int (*emit)(void *opaque, struct relay_event *event);
+    /* Same for audit events, whose hash chain the relay seals. */
+    int (*emit_audit)(void *opaque, struct relay_event *event);
+    /* Small persistent key/value state (channel ids for reuse after restart). */
+    char *(*state_get)(void *opaque, const char *key); /* caller frees; NULL if absent */
+    void (*state_set)(void *opaque, const char *key, const char *value);
+    void *opaque;
+};
+
+struct consumer_options {
+    const struct relay_config *config;
+    struct lws_context *context;
+    struct platform_worker *worker;
+    const struct events_builder *events;
+    struct consumer_output output;
+    /* Optional wall clock for tests; NULL means time_now_ms. */
+    int64_t (*now_ms)(void);
+};
+
+struct consumer_counters {
+    uint64_t notifications[NOTIFY_KIND_COUNT];
+    uint64_t decode_errors;
+    uint64_t stale_dropped;
+    uint64_t duplicate_dropped;
+    uint64_t state_transitions;
+    uint64_t invalid_transitions;
+    uint64_t config_changes;
+    uint64_t events_emitted;
+    uint64_t events_refused; /* the outbox was full */
+    uint64_t discoveries;
+    uint64_t reconciliations;
+    uint64_t reconcile_changes;
+    uint64_t gaps;
+    uint64_t rest_failures;
+    uint64_t stats_throttled;
+};
+
+struct consumer;
+
+struct consumer *consumer_create(const struct consumer_options *options, char *errstr,
+                                 size_t errstr_size);
+void consumer_destroy(struct consumer *consumer);
+
+/* Restores the cache from a snapshot saved by an earlier run (before start). */
+int consumer_restore(struct consumer *consumer, const char *snapshot, size_t len, char *errstr,
+                     size_t errstr_size);
+/* Serializes the cache for the outbox (the relay saves it with the events). */
+void consumer_snapshot(const struct consumer *consumer, struct strbuf *out);
+/* True when the cache changed since the last consumer_snapshot(). */
+bool consumer_snapshot_dirty(const struct consumer *consumer);
+
+void consumer_start(struct consumer *consumer);
+/* Stops reconnecting and closes every socket. */
+void consumer_stop(struct consumer *consumer);
+void consumer_on_completion(struct consumer *consumer,
+                            const struct platform_completion *completion);
+/* The outbox has room again after refusing events: reconcile to recover. */
+void consumer_resync(struct consumer *consumer);
+
+/* Readiness: every channel connected and the last (re)connection reconciled. */
+bool consumer_ready(const struct consumer *consumer, char *why, size_t why_size);
+const struct cache *consumer_cache(const struct consumer *consumer);
+void consumer_get_counters(const struct consumer *consumer, struct consumer_counters *out);
+/* Channel and topic figures for metrics. */
+size_t consumer_channels_connected(const struct consumer *consumer);
+size_t consumer_channel_count(const struct consumer *consumer);
+size_t consumer_topic_count(const struct consumer *consumer);
+const struct channel_manager *consumer_channels(const struct consumer *consumer);
+
+#endif
