@@ -3,6 +3,7 @@
  * tampering, deleted and swapped lines, Kafka dumps, bare data). */
 #include "publishers/audit.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/harness.h"
@@ -295,6 +296,56 @@ static void test_verify_reads_kafka_dumps_and_bare_data(void)
     strbuf_free(&bare);
 }
 
+
+/* Runs the campaign-relay binary of the build tree; returns its exit status. */
+static int run_cli(const char *args, char *out, size_t out_size)
+{
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build/asan";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/campaign-relay %s 2>&1", build, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t len = fread(out, 1, out_size - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void write_file(const char *path, const int *order)
+{
+    FILE *f = fopen(path, "w");
+    for (int i = 0; f && order[i] >= 0; i++)
+        fprintf(f, "%s\n", lines[order[i]]);
+    if (f)
+        fclose(f);
+}
+
+static void test_cli_audit_verify(void)
+{
+    char path[400], args[600], out[4096];
+    snprintf(path, sizeof path, "%s/events.jsonl", tmpdir);
+    const int all[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, -1};
+    write_file(path, all);
+    struct audit_verify_result r;
+    char msg[1024];
+    verify(all, msg, sizeof msg, &r);
+    snprintf(args, sizeof args, "audit verify %s", path);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
+    char expected[600];
+    snprintf(expected, sizeof expected, "audit chain OK: 6 events, head %s", r.head);
+    CHECK_CONTAINS(out, expected);
+
+    const int deleted[] = {0, 1, 2, 3, 5, 6, 7, 8, -1};
+    write_file(path, deleted);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 1);
+    snprintf(expected, sizeof expected, "%s:6: broken link", path); /* line 5 is not audit */
+    CHECK_CONTAINS(out, expected);
+
+    CHECK_EQ_INT(run_cli("audit verify", out, sizeof out), 2);
+    CHECK_CONTAINS(out, "usage: campaign-relay audit verify");
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -308,6 +359,7 @@ int main(void)
     RUN(test_verify_good_chain_and_repeats);
     RUN(test_verify_names_the_broken_line);
     RUN(test_verify_reads_kafka_dumps_and_bare_data);
+    RUN(test_cli_audit_verify);
     for (int i = 0; i < LINES; i++)
         free(lines[i]);
     char cmd[300];

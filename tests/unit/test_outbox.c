@@ -501,6 +501,93 @@ static void test_disk_full_is_reported_with_the_path(void)
     }
 }
 
+
+/* Runs the campaign-relay binary of the build tree; returns its exit status. */
+static int run_cli(const char *args, char *out, size_t out_size)
+{
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build/asan";
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/campaign-relay %s 2>&1", build, args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t len = fread(out, 1, out_size - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_dlq_cli_lists_and_replays_for_one_sink(void)
+{
+    char path[300], err[512], args[1200], out[8192];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *hook = outbox_reader_create(ob, "hook", err, sizeof err);
+    struct outbox_reader *file = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(hook && file);
+    append_n(ob, 3, "camp", 0);
+    outbox_flush(ob, err, sizeof err);
+    struct outbox_record recs[10];
+    int n = fetch_all(hook, 0, recs, 10);
+    REQUIRE(n == 3);
+    outbox_reader_dead_letter(hook, 1, recs[0].event, "HTTP 410 Gone", NULL, err, sizeof err);
+    outbox_reader_dead_letter(file, 2, recs[1].event, "disk on fire", NULL, err, sizeof err);
+    outbox_records_free(recs, n);
+    outbox_reader_set_cursor(hook, 3, err, sizeof err);
+    outbox_reader_set_cursor(file, 3, err, sizeof err);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    /* The relay keeps running (this process); the CLI is another process. */
+    snprintf(args, sizeof args, "dlq list --outbox %s", path);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
+    CHECK_CONTAINS(out, "camp-0");
+    CHECK_CONTAINS(out, "HTTP 410 Gone");
+    CHECK_CONTAINS(out, "camp-1");
+    CHECK_CONTAINS(out, "disk on fire");
+    snprintf(args, sizeof args, "dlq replay --outbox %s --sink hook --all", path);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
+    CHECK_CONTAINS(out, "replayed 1 dead letter");
+    snprintf(args, sizeof args, "dlq replay --outbox %s --id no-such-event", path);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "no matching dead letter");
+    snprintf(args, sizeof args, "dlq replay --outbox %s", path);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 2);
+
+    /* -c reads outbox.path from the configuration. */
+    char config[400], cmd[1400];
+    snprintf(config, sizeof config, "%s/relay.yaml", tmpdir);
+    snprintf(cmd, sizeof cmd, "sed 's|path: ./campaign-relay.db|path: %s|' "
+             "config/relay.example.yaml > %s", path, config);
+    CHECK_EQ_INT(system(cmd), 0);
+    snprintf(args, sizeof args, "dlq list -c %s", config);
+    CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
+    CHECK_CONTAINS(out, "disk on fire");
+    CHECK(strstr(out, "HTTP 410 Gone") == NULL); /* replayed and removed */
+
+    /* The replayed row is for the hook only; the running relay's readers see it. */
+    n = fetch_all(hook, 3, recs, 10);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) {
+        CHECK_EQ_STR(recs[0].event->id, "camp-0");
+        CHECK_EQ_INT(recs[0].seq, 4);
+    }
+    outbox_records_free(recs, n);
+    n = fetch_all(file, 3, recs, 10);
+    CHECK_EQ_INT(n, 0);
+    outbox_records_free(recs, n);
+    /* The writer continues after the row the other process appended. */
+    int64_t seq = 0;
+    struct relay_event *ev = relay_event_create("next", "t", "s", "c", 1, EVENT_FAMILY_STATE,
+                                                "{}");
+    CHECK_EQ_INT(outbox_append(ob, ev, NULL, &seq, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(seq, 5);
+    relay_event_free(ev);
+    outbox_reader_destroy(hook);
+    outbox_reader_destroy(file);
+    outbox_destroy(ob);
+}
+
 /* ---- crash test ---------------------------------------------------------------------- */
 
 static void crash_child(const char *path, int start_n)
@@ -656,6 +743,7 @@ int main(void)
     RUN(test_pruning_never_reuses_seqs);
     RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
     RUN(test_reader_wakes_on_commit);
+    RUN(test_dlq_cli_lists_and_replays_for_one_sink);
     RUN(test_full_refuses_appends_loses_nothing_and_recovers);
     RUN(test_disk_full_is_reported_with_the_path);
     RUN(test_kill9_at_random_points_loses_no_committed_event);
