@@ -662,7 +662,7 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA synchronous=%s; PRAGMA journal_size_limit=%d; PRAGMA wal_autocheckpoint=%d",
-             options->synchronous_normal ? "NORMAL" : "FULL", OUTBOX_JOURNAL_LIMIT,
+             options->synchronous_full ? "FULL" : "NORMAL", OUTBOX_JOURNAL_LIMIT,
              /* With a maintenance thread the checkpoints run there, off the writer. */
              ob->maintain_interval_ms > 0 ? 0 : 1000);
     if (exec_sql(ob, ob->db, pragmas, errstr, errstr_size) != OUTBOX_OK)

@@ -57,7 +57,7 @@ struct outbox_options {
     double high_water;          /* fraction of max_bytes; 0 means 0.8 */
     int64_t commit_interval_ms; /* 0 means 10 */
     int commit_max_events;      /* 0 means 1000 */
-    bool synchronous_normal;    /* false: synchronous=FULL (see docs/outbox.md) */
+    bool synchronous_full;      /* false: synchronous=NORMAL (see docs/outbox.md) */
     int64_t maintain_interval_ms; /* 0 means 500; < 0: no internal maintenance thread */
     outbox_pressure_fn on_pressure;
     void *pressure_opaque;

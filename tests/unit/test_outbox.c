@@ -594,7 +594,7 @@ static void crash_child(const char *path, int start_n)
 {
     char err[512];
     struct outbox_options opts = {.path = path, .commit_max_events = 64,
-                                  .commit_interval_ms = 2, .synchronous_normal = true,
+                                  .commit_interval_ms = 2,
                                   .maintain_interval_ms = 20};
     struct outbox *ob = outbox_create(&opts, err, sizeof err);
     if (!ob)
