@@ -21,16 +21,18 @@ int64_t behaviour_stopping_ms(const struct gcsim *sim, const struct campaign *c)
 static void change_status(struct gcsim *sim, struct campaign *c, const char *status,
                           const char *cause)
 {
-    char previous[sizeof(c->status)];
+    char previous[sizeof(c->status)], next[sizeof(c->status)];
     int64_t now = time_mono_ms();
+    /* status may be c->status itself (a config change keeps the status). */
+    snprintf(next, sizeof(next), "%s", status);
     snprintf(previous, sizeof(previous), "%s", c->status);
-    snprintf(c->status, sizeof(c->status), "%s", status);
+    snprintf(c->status, sizeof(c->status), "%s", next);
     c->version++;
     c->date_modified_ms = time_now_ms();
     c->transition_due_ms = 0;
-    if (!strcmp(status, "stopping") || !strcmp(status, "forced_stopping"))
+    if (!strcmp(next, "stopping") || !strcmp(next, "forced_stopping"))
         c->transition_due_ms = now + behaviour_stopping_ms(sim, c);
-    if (!strcmp(status, "on"))
+    if (!strcmp(next, "on") && strcmp(previous, "on") != 0)
         c->next_tick_ms = now + sim->opts.tick_ms;
 
     cJSON *line = cJSON_CreateObject();

@@ -3,6 +3,9 @@
 # revocation, channels and subscriptions with their limits, outbound campaigns, contact
 # lists, REST faults and the control API's errors.
 source tests/integration/lib.bash
+# start_gcsim reads gcsim.out right after starting the process in the background; a
+# file left by an earlier instance could be read before the new one truncates it.
+fresh_gcsim() { rm -f "$WORK/gcsim.out"; start_gcsim "$@"; }
 
 # api METHOD PATH [BODY]: prints the body, then the status code on the last line.
 api() {
@@ -17,7 +20,7 @@ body_of() { sed '$d' <<<"$1"; }
 token() { curl -sS -u "${1:-relay-client}:${2:-relay-secret}" -d grant_type=client_credentials \
               "$GCSIM_URL/oauth/token"; }
 
-start_gcsim --campaigns 130 --seed 11 --max-channels 3 --max-topics 4 --stopping-ms 300 \
+fresh_gcsim --campaigns 130 --seed 11 --max-channels 3 --max-topics 4 --stopping-ms 300 \
     --calls-per-tick 0 --rate-limit 0 || { finish; exit 1; }
 
 # --- OAuth -----------------------------------------------------------------------
@@ -186,7 +189,7 @@ kill -TERM "$GCSIM_PID"; wait "$GCSIM_PID"
 is "$?" 0 "gcsim exits cleanly on SIGTERM"
 
 # --- rate limit and expiry on a second instance ---------------------------------------
-start_gcsim --campaigns 1 --rate-limit 5 --token-lifetime 1 || { finish; exit 1; }
+fresh_gcsim --campaigns 1 --rate-limit 5 --token-lifetime 1 || { finish; exit 1; }
 TOKEN=$(token | jq -r .access_token)
 codes=""
 for _ in 1 2 3 4 5 6; do codes="$codes $(status_of "$(api GET /api/v2/outbound/campaigns)")"; done

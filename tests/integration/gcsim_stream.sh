@@ -3,6 +3,9 @@
 # heartbeats and ping/pong, notifications from campaign changes, every socket fault,
 # one socket per channel, socket_closing, eviction, expiry and the truth log.
 source tests/integration/lib.bash
+# start_gcsim reads gcsim.out right after starting the process in the background; a
+# file left by an earlier instance could be read before the new one truncates it.
+fresh_gcsim() { rm -f "$WORK/gcsim.out"; start_gcsim "$@"; }
 
 token() { curl -sS -u relay-client:relay-secret -d grant_type=client_credentials \
               "$GCSIM_URL/oauth/token" | jq -r .access_token; }
@@ -31,7 +34,7 @@ tap() {
 frames() { grep '^{' "$WORK/$1.out"; }
 count_matching() { grep -c -- "$2" "$WORK/$1.out"; }
 
-start_gcsim --campaigns 2 --seed 5 --heartbeat-ms 300 --stopping-ms 200 --calls-per-tick 0 \
+fresh_gcsim --campaigns 2 --seed 5 --heartbeat-ms 300 --stopping-ms 200 --calls-per-tick 0 \
     --closing-grace-ms 400 --truth "$WORK/truth.jsonl" || { finish; exit 1; }
 TOKEN=$(token)
 state=$(sim GET /sim/state)
@@ -159,7 +162,7 @@ is "$(jq -r 'select(.kind=="final") | .campaignId' "$truth" | tail -n 2 | sort |
     "$(printf '%s\n' "$CID" "$CID2" | sort | tr '\n' ' ')" "the final state of every campaign is logged on exit"
 
 # --- the channel limit with connected sockets, and channel lifetime -----------------------
-start_gcsim --campaigns 1 --max-channels 2 --channel-lifetime 2 --heartbeat-ms 0 || { finish; exit 1; }
+fresh_gcsim --campaigns 1 --max-channels 2 --channel-lifetime 2 --heartbeat-ms 0 || { finish; exit 1; }
 TOKEN=$(token)
 K1=$(new_channel); tap k1 "$K1"
 K2=$(new_channel)
