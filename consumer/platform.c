@@ -21,7 +21,8 @@
 #define MAX_CAMPAIGN_PAGES 10000
 
 struct counters {
-    _Atomic uint64_t calls, calls_ok, calls_http_error, calls_transport_error, calls_cancelled;
+    _Atomic uint64_t calls, calls_ok, calls_http_error, calls_transport_error, calls_auth_error;
+    _Atomic uint64_t calls_cancelled;
     _Atomic uint64_t requests_sent, rate_limited, retries, server_errors, unauthorized;
     _Atomic uint64_t token_refreshes, token_failures, budget_waits, budget_wait_ms;
 };
@@ -365,6 +366,7 @@ void platform_client_counters(struct platform_client *client, struct platform_co
         .calls_ok = atomic_load(&c->calls_ok),
         .calls_http_error = atomic_load(&c->calls_http_error),
         .calls_transport_error = atomic_load(&c->calls_transport_error),
+        .calls_auth_error = atomic_load(&c->calls_auth_error),
         .calls_cancelled = atomic_load(&c->calls_cancelled),
         .requests_sent = atomic_load(&c->requests_sent),
         .rate_limited = atomic_load(&c->rate_limited),
@@ -940,8 +942,8 @@ static void count_outcome(struct platform_client *client, enum platform_result r
     case PLATFORM_OK: COUNT(client, calls_ok); break;
     case PLATFORM_ERR_HTTP: COUNT(client, calls_http_error); break;
     case PLATFORM_ERR_CANCELLED: COUNT(client, calls_cancelled); break;
+    case PLATFORM_ERR_AUTH: COUNT(client, calls_auth_error); break;
     case PLATFORM_ERR_TRANSPORT:
-    case PLATFORM_ERR_AUTH:
     case PLATFORM_ERR_INVALID: COUNT(client, calls_transport_error); break;
     }
 }

@@ -95,6 +95,7 @@ struct platform_counters {
     uint64_t calls_ok;         /* ended with 2xx */
     uint64_t calls_http_error; /* ended with another status */
     uint64_t calls_transport_error;
+    uint64_t calls_auth_error; /* no token could be obtained for the call */
     uint64_t calls_cancelled;
     uint64_t requests_sent;    /* HTTP requests on the wire, API and token */
     uint64_t rate_limited;     /* 429 answers received */
