@@ -116,6 +116,8 @@ static void intern_release(struct strmap *pool, const char *text)
 /* Acquire before release: the new value may be the one being released. */
 static void intern_assign(struct strmap *pool, const char **slot, const char *text)
 {
+    if (same_text(*slot, text))
+        return;
     const char *acquired = intern_acquire(pool, text);
     intern_release(pool, *slot);
     *slot = acquired;

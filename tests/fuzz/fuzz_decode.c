@@ -1,0 +1,97 @@
+/*
+ * libFuzzer target for the notification decoder. Every input goes through
+ * decode_notification; what decodes is fed to a small campaign cache and to the
+ * event builders, so the whole pure path from frame to CloudEvent is exercised.
+ * The same bytes are also tried as a REST Campaign body and a listing page.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "consumer/cache.h"
+#include "consumer/decode.h"
+#include "publishers/events.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_CACHE_LIMIT 64
+
+static struct lifecycle_map *fuzz_map;
+static struct cache *fuzz_cache;
+static struct events_builder *fuzz_builder;
+
+static void emit(struct relay_event *event)
+{
+    if (!event)
+        return;
+    struct strbuf json;
+    strbuf_init(&json);
+    relay_event_to_structured_json(event, &json);
+    strbuf_free(&json);
+    relay_event_free(event);
+}
+
+static void apply_campaign(const struct campaign_update *update, enum cache_origin origin)
+{
+    /* Keep the cache small so each input runs in bounded time. */
+    if (cache_count(fuzz_cache) >= FUZZ_CACHE_LIMIT) {
+        cache_destroy(fuzz_cache);
+        fuzz_cache = cache_create(fuzz_map);
+    }
+    struct cache_change change;
+    struct events_observation observation = {1795356332000LL, "fuzz"};
+    if (cache_apply(fuzz_cache, update, origin, 1795356332000LL, &change) == 0) {
+        emit(events_state_changed(fuzz_builder, &change, &observation));
+        emit(events_config_changed(fuzz_builder, &change, &observation));
+        emit(events_discovered(fuzz_builder, &change, &observation));
+    }
+    cache_change_clear(&change);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!fuzz_map) {
+        fuzz_map = lifecycle_map_create_default();
+        fuzz_cache = cache_create(fuzz_map);
+        fuzz_builder = events_builder_create(NULL, "mypurecloud.com");
+    }
+    const char *text = (const char *)data;
+    char err[256];
+    struct events_observation observation = {1795356332000LL, NULL};
+
+    struct notification n;
+    if (decode_notification(text, size, &n, err, sizeof err) == 0) {
+        switch (n.kind) {
+        case NOTIFY_CAMPAIGN:
+            apply_campaign(n.campaign, CACHE_ORIGIN_STREAM);
+            break;
+        case NOTIFY_PROGRESS:
+            emit(events_progress(fuzz_builder, &n.progress, &observation));
+            break;
+        case NOTIFY_STATS:
+            emit(events_dialer_stats(fuzz_builder, &n.stats, &observation));
+            break;
+        case NOTIFY_IMPORT_STATUS:
+            emit(events_import_status(fuzz_builder, &n.import_status, &observation));
+            break;
+        default:
+            break;
+        }
+        struct audit_notification audit = {n.topic, text, size, 0, n.correlation_id, NULL, NULL};
+        emit(events_audit_notification(fuzz_builder, &audit, err, sizeof err));
+        notification_clear(&n);
+    }
+
+    struct campaign_update *update = decode_campaign_text(text, size, err, sizeof err);
+    if (update)
+        apply_campaign(update, CACHE_ORIGIN_RECONCILE);
+    campaign_update_free(update);
+
+    struct campaign_listing listing;
+    if (decode_campaign_listing(text, size, &listing, err, sizeof err) == 0) {
+        for (size_t i = 0; i < listing.entity_count; i++)
+            apply_campaign(listing.entities[i], CACHE_ORIGIN_RECONCILE);
+        campaign_listing_clear(&listing);
+    }
+    return 0;
+}
