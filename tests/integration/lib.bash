@@ -91,6 +91,7 @@ wait_until() {
 # start_gcsim ARGS…: starts the simulator; sets GCSIM_URL, GCSIM_PID, GCSIM_LOG.
 start_gcsim() {
     GCSIM_LOG=$WORK/gcsim.log
+    rm -f "$WORK/gcsim.out" # a restarted simulator must not be found by the old one's line
     "$BUILD/gcsim" --listen 127.0.0.1:0 "$@" >"$WORK/gcsim.out" 2>"$GCSIM_LOG" &
     GCSIM_PID=$!
     BACKGROUND_PIDS+=("$GCSIM_PID")
@@ -104,6 +105,7 @@ start_gcsim() {
 # Fault commands go to its stdin through the FIFO $KAFKA_CONTROL (kafka_cmd "down all").
 start_kafka_mock() {
     KAFKA_CONTROL=$WORK/kafka.ctl
+    rm -f "$WORK/kafka.out" "$KAFKA_CONTROL"
     mkfifo "$KAFKA_CONTROL"
     "$BUILD/kafka-mock" "$@" <"$KAFKA_CONTROL" >"$WORK/kafka.out" 2>"$WORK/kafka.log" &
     KAFKA_PID=$!
