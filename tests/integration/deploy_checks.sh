@@ -812,7 +812,7 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # The deployed configurations pass the relay's own loader. Secret files are made up in a
-# temporary directory standing in for /run/secrets.
+# temporary directory standing in for /run/secrets and systemd's $CREDENTIALS_DIRECTORY.
 
 check_config() {
     local label=$1 config=$2 out rc
@@ -825,7 +825,8 @@ check_config() {
     printf 'whsec_%s' "$(head -c 32 /dev/urandom | base64 -w0)" >"$tmp/secrets/webhook_secret"
     sed -e "s#/run/secrets/campaign-relay/#$tmp/secrets/#g" -e "s#/run/secrets/#$tmp/secrets/#g" \
         "$config" >"$tmp/check.yaml"
-    out=$(GENESYS_CLIENT_ID=client-id-for-tests "$relay_bin" check-config "$tmp/check.yaml" 2>&1)
+    out=$(GENESYS_CLIENT_ID=client-id-for-tests CREDENTIALS_DIRECTORY="$tmp/secrets" \
+        "$relay_bin" check-config "$tmp/check.yaml" 2>&1)
     rc=$?
     if [[ $out == *"not built yet"* ]]; then
         skip "check-config accepts $label" "the configuration loader is not built yet"
@@ -836,6 +837,7 @@ check_config() {
     fi
 }
 check_config deploy/relay.compose.yaml deploy/relay.compose.yaml
+check_config deploy/systemd/relay.yaml deploy/systemd/relay.yaml
 if python3 -c 'import yaml' 2>/dev/null; then
     python3 -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open(sys.argv[1]))["data"]["relay.yaml"])' \
         deploy/k8s/configmap.yaml >"$tmp/k8s-relay.yaml"
