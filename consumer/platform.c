@@ -23,7 +23,7 @@
 struct counters {
     _Atomic uint64_t calls, calls_ok, calls_http_error, calls_transport_error, calls_auth_error;
     _Atomic uint64_t calls_cancelled;
-    _Atomic uint64_t requests_sent, rate_limited, retries, server_errors, unauthorized;
+    _Atomic uint64_t requests_sent, connections_opened, rate_limited, retries, server_errors, unauthorized;
     _Atomic uint64_t token_refreshes, token_failures, budget_waits, budget_wait_ms;
 };
 
@@ -369,6 +369,7 @@ void platform_client_counters(struct platform_client *client, struct platform_co
         .calls_auth_error = atomic_load(&c->calls_auth_error),
         .calls_cancelled = atomic_load(&c->calls_cancelled),
         .requests_sent = atomic_load(&c->requests_sent),
+        .connections_opened = atomic_load(&c->connections_opened),
         .rate_limited = atomic_load(&c->rate_limited),
         .retries = atomic_load(&c->retries),
         .server_errors = atomic_load(&c->server_errors),
@@ -536,6 +537,11 @@ static enum exchange_outcome exchange(struct platform_client *client, const char
     COUNT(client, requests_sent);
     CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
+    long new_connections = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_connections) == CURLE_OK &&
+        new_connections > 0)
+        atomic_fetch_add_explicit(&client->counters.connections_opened,
+                                  (uint64_t)new_connections, memory_order_relaxed);
 
     if (rc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);

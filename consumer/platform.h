@@ -98,6 +98,7 @@ struct platform_counters {
     uint64_t calls_auth_error; /* no token could be obtained for the call */
     uint64_t calls_cancelled;
     uint64_t requests_sent;    /* HTTP requests on the wire, API and token */
+    uint64_t connections_opened; /* new connections; far below requests_sent when kept alive */
     uint64_t rate_limited;     /* 429 answers received */
     uint64_t retries;          /* resends after 429, 5xx, transport errors or 401 */
     uint64_t server_errors;    /* 5xx answers received */

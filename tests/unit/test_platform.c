@@ -220,6 +220,9 @@ static void test_token_fetch_and_campaign_calls(void)
     CHECK_EQ_INT(counters.calls_ok, 6);
     CHECK_EQ_INT(counters.calls_http_error, 1);
     CHECK_EQ_INT(counters.rate_limited, 0);
+    /* One kept-alive connection carried the token request and every call. */
+    CHECK_EQ_INT(counters.requests_sent, 8);
+    CHECK_EQ_INT(counters.connections_opened, 1);
 out:
     platform_response_free(&response);
     platform_client_destroy(client);
@@ -512,6 +515,37 @@ static void test_channels_and_subscriptions(void)
     }
     platform_response_free(&response);
     platform_client_destroy(client);
+    gcsim_stop(&sim);
+}
+
+static void test_calls_wait_for_the_shared_budget(void)
+{
+    struct gcsim sim;
+    REQUIRE(gcsim_start(&sim, NULL) == 0);
+    char err[512] = "";
+    struct rest_budget *budget = rest_budget_create(2, err, sizeof err);
+    struct platform_options options = options_for(&sim);
+    options.shared_budget = budget;
+    struct platform_client *client = budget ? client_for(&options) : NULL;
+    if (client != NULL) {
+        /* Two calls 59 s ago (by another client of the token) fill the minute;
+         * the next slot frees one second from now. */
+        int64_t now = time_mono_ms();
+        CHECK_EQ_INT(rest_budget_reserve(budget, now - 59000), 0);
+        CHECK_EQ_INT(rest_budget_reserve(budget, now - 59000), 0);
+        CHECK_EQ_INT(platform_client_authenticate(client, err, sizeof err), PLATFORM_OK);
+        CHECK_EQ_INT(platform_create_channel(client, NULL, err, sizeof err), PLATFORM_OK);
+        int64_t took = time_mono_ms() - now;
+        CHECK_MSG(took >= 1000 && took < 5000, "took %lld ms", (long long)took);
+        struct platform_counters counters;
+        platform_client_counters(client, &counters);
+        CHECK(counters.budget_waits >= 1);
+        CHECK(counters.budget_wait_ms >= 900);
+        /* Both old calls left the window together; only this client's call is in it. */
+        CHECK_EQ_INT(rest_budget_used(budget, time_mono_ms()), 1);
+    }
+    platform_client_destroy(client);
+    rest_budget_destroy(budget);
     gcsim_stop(&sim);
 }
 
@@ -919,6 +953,7 @@ int main(void)
     RUN(test_client_errors_return_the_platform_error);
     RUN(test_listing_250_campaigns_walks_three_pages);
     RUN(test_channels_and_subscriptions);
+    RUN(test_calls_wait_for_the_shared_budget);
     RUN(test_worker_posts_completions_and_wakes_the_loop);
     RUN(test_worker_stop_cancels_slow_calls_after_grace);
     int rc = harness_finish();
