@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -15,6 +16,12 @@
 #define KAFKA_SINK_DEFAULT_FLUSH_MS 10000
 #define KAFKA_SINK_CAUSE_MAX        512
 #define KAFKA_SINK_LOG              "kafka"
+/* Rebuilds in a row whose first failed record is the same one before that record
+ * goes to the dead-letter callback: it is the record, not the cluster. */
+#define KAFKA_SINK_POISON_STRIKES   3
+/* Rebuilds in quick succession (a cluster refusing everything) are spaced out. */
+#define KAFKA_SINK_REBUILD_BACKOFF_FIRST_MS 50
+#define KAFKA_SINK_REBUILD_BACKOFF_MAX_MS   5000
 
 /* One submitted record waiting for its delivery report. */
 struct pending_record {
@@ -31,9 +38,17 @@ struct pending_ring {
     size_t count;
 };
 
-struct kafka_sink {
-    rd_kafka_t *producer;
+struct kafka_producer {
+    rd_kafka_t *rk;
     rd_kafka_topic_t *topics[EVENT_FAMILY_COUNT];
+};
+
+struct kafka_sink {
+    struct kafka_producer active;   /* takes new records */
+    struct kafka_producer draining; /* the previous one, finishing its requests */
+    int64_t drain_deadline_ms;
+    int rebuild_backoff_ms;        /* 0 until a rebuild follows one without a delivery */
+    int64_t rebuild_not_before_ms;
 
     /* What is needed to build the producer again. */
     char *brokers;
@@ -54,6 +69,15 @@ struct kafka_sink {
     bool rebuild_pending;
     char rebuild_cause[KAFKA_SINK_CAUSE_MAX];
     bool replay_armed;
+    bool create_failed; /* the last attempt to build a producer failed */
+
+    /* The lowest seq whose delivery failed with this producer, and why. */
+    int64_t failed_seq;
+    char failed_reason[256];
+    /* The record that failed first in consecutive rebuilds, and how many times. */
+    int64_t poison_seq;
+    int poison_strikes;
+    bool dead_letter_armed; /* dead-letter poison_seq when it is offered again */
     rd_kafka_resp_err_t last_logged_error;
 
     _Atomic uint64_t produced;
@@ -157,26 +181,38 @@ static void schedule_rebuild(struct kafka_sink *sink, const char *cause)
 static void on_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque)
 {
     struct kafka_sink *sink = opaque;
-    if (rk != sink->producer)
-        return; /* a report from a producer being torn down: its records are replayed */
+    bool from_active = rk == sink->active.rk;
+    if (!from_active && rk != sink->draining.rk)
+        return; /* a producer being closed: its records are offered again */
     int64_t seq = (int64_t)(intptr_t)message->_private;
     if (message->err) {
         if (message->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
             message->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
             return;
         atomic_fetch_add(&sink->dr_errors, 1);
+        if (seq < sink->failed_seq) {
+            sink->failed_seq = seq;
+            snprintf(sink->failed_reason, sizeof sink->failed_reason, "kafka: %s",
+                     rd_kafka_err2str(message->err));
+        }
         char cause[KAFKA_SINK_CAUSE_MAX];
         snprintf(cause, sizeof cause, "delivery of seq %" PRId64 " to %s [%" PRId32 "] failed: %s",
                  seq, rd_kafka_topic_name(message->rkt), message->partition,
                  rd_kafka_err2str(message->err));
-        schedule_rebuild(sink, cause);
+        if (from_active)
+            schedule_rebuild(sink, cause);
         return;
     }
+    /* Also for a draining producer: a record that arrived is done, whoever sent it. */
     struct pending_record *record = ring_find(&sink->pending, seq);
     if (!record || record->done)
         return; /* forgotten by a new replay epoch, which offers it again */
     record->done = true;
     atomic_fetch_add(&sink->delivered, 1);
+    if (from_active)
+        sink->rebuild_backoff_ms = 0;
+    if (seq == sink->poison_seq)
+        sink->poison_strikes = 0;
     if (sink->on_delivery)
         sink->on_delivery(sink->on_delivery_opaque, seq, time_mono_us() - record->submit_us);
 }
@@ -184,7 +220,7 @@ static void on_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *message
 static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct kafka_sink *sink = opaque;
-    if (rk != sink->producer)
+    if (rk != sink->active.rk)
         return;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         /* The cause is read from the producer when it is rebuilt. */
@@ -198,23 +234,25 @@ static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void 
     }
 }
 
-static void producer_destroy(struct kafka_sink *sink, bool flush)
+/* Drops whatever the producer still holds and frees it. The caller has taken it out
+ * of the engine's slots first, so its last reports are ignored. */
+static void producer_close(struct kafka_producer producer)
 {
-    rd_kafka_t *producer = sink->producer;
-    if (!producer)
+    if (!producer.rk)
         return;
-    if (flush)
-        rd_kafka_flush(producer, sink->flush_timeout_ms);
-    /* From here on, reports of this producer are ignored. */
-    sink->producer = NULL;
-    rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(producer, 0);
-    for (int i = 0; i < EVENT_FAMILY_COUNT; i++) {
-        if (sink->topics[i])
-            rd_kafka_topic_destroy(sink->topics[i]);
-        sink->topics[i] = NULL;
-    }
-    rd_kafka_destroy(producer);
+    rd_kafka_purge(producer.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(producer.rk, 0);
+    for (int i = 0; i < EVENT_FAMILY_COUNT; i++)
+        if (producer.topics[i])
+            rd_kafka_topic_destroy(producer.topics[i]);
+    rd_kafka_destroy(producer.rk);
+}
+
+static struct kafka_producer producer_take(struct kafka_producer *slot)
+{
+    struct kafka_producer taken = *slot;
+    memset(slot, 0, sizeof *slot);
+    return taken;
 }
 
 static int producer_create(struct kafka_sink *sink, char *errstr, size_t errstr_size)
@@ -238,17 +276,17 @@ static int producer_create(struct kafka_sink *sink, char *errstr, size_t errstr_
     rd_kafka_conf_set_opaque(conf, sink);
 
     char reason[512];
-    sink->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
-    if (!sink->producer) {
+    sink->active.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
+    if (!sink->active.rk) {
         snprintf(errstr, errstr_size, "kafka producer: %s", reason);
         goto fail;
     }
     for (int i = 0; i < EVENT_FAMILY_COUNT; i++) {
-        sink->topics[i] = rd_kafka_topic_new(sink->producer, sink->topic_names[i], NULL);
-        if (!sink->topics[i]) {
+        sink->active.topics[i] = rd_kafka_topic_new(sink->active.rk, sink->topic_names[i], NULL);
+        if (!sink->active.topics[i]) {
             snprintf(errstr, errstr_size, "kafka topic '%s': %s", sink->topic_names[i],
                      rd_kafka_err2str(rd_kafka_last_error()));
-            producer_destroy(sink, false);
+            producer_close(producer_take(&sink->active));
             return -1;
         }
     }
@@ -260,35 +298,90 @@ fail:
     return -1;
 }
 
-static void rebuild_producer(struct kafka_sink *sink)
+/* A record that fails first again and again would replay forever: after a few
+ * strikes it goes to the dead-letter callback (when there is one) on its next offer. */
+static void count_poison_strike(struct kafka_sink *sink)
 {
-    if (sink->producer) {
-        /* A fatal error is the root cause even when a failed report was seen first. */
-        char fatal[256];
-        rd_kafka_resp_err_t fatal_err = rd_kafka_fatal_error(sink->producer, fatal, sizeof fatal);
-        if (fatal_err) {
-            atomic_fetch_add(&sink->fatal_errors, 1);
-            snprintf(sink->rebuild_cause, sizeof sink->rebuild_cause,
-                     "fatal producer error %s: %s", rd_kafka_err2name(fatal_err), fatal);
-        }
-        log_warn(KAFKA_SINK_LOG,
-                 "rebuilding the producer after %s; %zu records in flight will be offered "
-                 "again",
-                 sink->rebuild_cause, sink->pending.count);
-        producer_destroy(sink, false);
-        atomic_fetch_add(&sink->rebuilds, 1);
-        /* Whatever was in flight is now lost to this engine: done-tracking stays
-         * blocked on it until the runner starts the replay epoch. */
-        sink->replay_armed = true;
+    if (sink->failed_seq == INT64_MAX)
+        return; /* a fatal error with no failed record */
+    if (sink->failed_seq == sink->poison_seq) {
+        sink->poison_strikes++;
+    } else {
+        sink->poison_seq = sink->failed_seq;
+        sink->poison_strikes = 1;
     }
+    sink->failed_seq = INT64_MAX;
+    if (sink->poison_strikes >= KAFKA_SINK_POISON_STRIKES && sink->dead_letter &&
+        !sink->dead_letter_armed) {
+        sink->dead_letter_armed = true;
+        log_warn(KAFKA_SINK_LOG, "seq %" PRId64 " failed %d times in a row (%s); it goes to "
+                 "the dead-letter table when offered again", sink->poison_seq,
+                 sink->poison_strikes, sink->failed_reason);
+    }
+}
+
+/* Rebuilding starts by letting the old producer finish what it already sent: a
+ * purged request can still reach the broker, and landing after the replay would
+ * break per-key order. Unsent records are dropped; they are offered again. */
+static void drain_start(struct kafka_sink *sink)
+{
+    char fatal[256];
+    rd_kafka_resp_err_t fatal_err = rd_kafka_fatal_error(sink->active.rk, fatal, sizeof fatal);
+    if (fatal_err) {
+        /* The root cause, even when a failed report was seen first. */
+        atomic_fetch_add(&sink->fatal_errors, 1);
+        snprintf(sink->rebuild_cause, sizeof sink->rebuild_cause, "fatal producer error %s: %s",
+                 rd_kafka_err2name(fatal_err), fatal);
+    }
+    log_warn(KAFKA_SINK_LOG,
+             "rebuilding the producer after %s; records not delivered will be offered again",
+             sink->rebuild_cause);
+    atomic_fetch_add(&sink->rebuilds, 1);
+    sink->draining = producer_take(&sink->active);
+    sink->drain_deadline_ms = time_mono_ms() + sink->flush_timeout_ms;
+    rd_kafka_purge(sink->draining.rk, RD_KAFKA_PURGE_F_QUEUE);
+}
+
+static void drain_finish(struct kafka_sink *sink)
+{
+    int left = rd_kafka_outq_len(sink->draining.rk);
+    if (left > 0)
+        log_warn(KAFKA_SINK_LOG, "the old producer still had %d records in flight after %d ms; "
+                 "abandoning them", left, sink->flush_timeout_ms);
+    producer_close(producer_take(&sink->draining));
+    count_poison_strike(sink);
+    sink->rebuild_not_before_ms = time_mono_ms() + sink->rebuild_backoff_ms;
+    sink->rebuild_backoff_ms = sink->rebuild_backoff_ms == 0 ? KAFKA_SINK_REBUILD_BACKOFF_FIRST_MS
+                               : sink->rebuild_backoff_ms >= KAFKA_SINK_REBUILD_BACKOFF_MAX_MS / 2
+                                   ? KAFKA_SINK_REBUILD_BACKOFF_MAX_MS
+                                   : sink->rebuild_backoff_ms * 2;
+    /* Done-tracking stays blocked on what was lost until the runner starts the
+     * replay epoch. */
+    sink->replay_armed = true;
+}
+
+/* One step of the rebuild: drain the old producer, then build the new one. */
+static void rebuild_step(struct kafka_sink *sink)
+{
+    if (sink->active.rk)
+        drain_start(sink);
+    if (sink->draining.rk) {
+        if (rd_kafka_outq_len(sink->draining.rk) > 0 && time_mono_ms() < sink->drain_deadline_ms)
+            return;
+        drain_finish(sink);
+    }
+    if (time_mono_ms() < sink->rebuild_not_before_ms)
+        return;
     char errstr[512];
     if (producer_create(sink, errstr, sizeof errstr) != 0) {
         /* The same configuration built a producer before, so this is transient
          * (memory, threads): keep the cause and try again on the next poll. */
         log_error(KAFKA_SINK_LOG, "rebuilding the producer failed: %s", errstr);
         snprintf(sink->rebuild_cause, sizeof sink->rebuild_cause, "%s", errstr);
+        sink->create_failed = true;
         return;
     }
+    sink->create_failed = false;
     sink->rebuild_pending = false;
 }
 
@@ -333,6 +426,8 @@ struct kafka_sink *kafka_sink_create(const struct kafka_sink_options *options, c
     if (!sink)
         abort();
     sink->done_seq = -1;
+    sink->failed_seq = INT64_MAX;
+    sink->poison_seq = -1;
     sink->brokers = dup_string(options->brokers);
     for (int i = 0; i < EVENT_FAMILY_COUNT; i++)
         sink->topic_names[i] = dup_string(options->topics[i]);
@@ -364,7 +459,10 @@ void kafka_sink_destroy(struct kafka_sink *sink)
 {
     if (!sink)
         return;
-    producer_destroy(sink, true);
+    if (sink->active.rk)
+        rd_kafka_flush(sink->active.rk, sink->flush_timeout_ms);
+    producer_close(producer_take(&sink->active));
+    producer_close(producer_take(&sink->draining));
     free(sink->brokers);
     for (int i = 0; i < EVENT_FAMILY_COUNT; i++)
         free(sink->topic_names[i]);
@@ -400,17 +498,28 @@ static rd_kafka_headers_t *build_headers(const struct relay_event *event)
     return headers;
 }
 
+/* The record is done by being handed over; it keeps its place in the done order. */
+static void dead_letter_record(struct kafka_sink *sink, int64_t seq,
+                               const struct relay_event *event, const char *reason)
+{
+    sink->dead_letter(sink->dead_letter_opaque, seq, event, reason);
+    atomic_fetch_add(&sink->dead_letters, 1);
+    ring_push(&sink->pending, (struct pending_record){seq, time_mono_us(), true});
+    sink->epoch_has_seq = true;
+    sink->last_submitted_seq = seq;
+}
+
 enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
                                           const struct relay_event *event, char *errstr,
                                           size_t errstr_size)
 {
     if (sink->rebuild_pending) {
-        if (sink->producer) {
-            atomic_fetch_add(&sink->busy, 1);
-            return SINK_BUSY; /* poll() is about to tear this producer down */
+        if (sink->create_failed) {
+            snprintf(errstr, errstr_size, "kafka producer unavailable: %s", sink->rebuild_cause);
+            return SINK_FAILED;
         }
-        snprintf(errstr, errstr_size, "kafka producer unavailable: %s", sink->rebuild_cause);
-        return SINK_FAILED;
+        atomic_fetch_add(&sink->busy, 1);
+        return SINK_BUSY; /* poll() is replacing the producer */
     }
     if (sink->epoch_has_seq && seq <= sink->last_submitted_seq) {
         snprintf(errstr, errstr_size,
@@ -418,6 +527,13 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
                  "; records must come in increasing order (replays start after needs_replay())",
                  seq, sink->last_submitted_seq);
         return SINK_FAILED;
+    }
+    if (sink->dead_letter_armed && seq == sink->poison_seq) {
+        dead_letter_record(sink, seq, event, sink->failed_reason);
+        sink->dead_letter_armed = false;
+        sink->poison_seq = -1;
+        sink->poison_strikes = 0;
+        return SINK_ACCEPTED;
     }
     if ((unsigned)event->family >= EVENT_FAMILY_COUNT) {
         snprintf(errstr, errstr_size, "kafka sink: event %s has no valid family", event->id);
@@ -428,7 +544,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
     size_t subject_len = strlen(subject);
     rd_kafka_headers_t *headers = build_headers(event);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        sink->producer, RD_KAFKA_V_RKT(sink->topics[event->family]),
+        sink->active.rk, RD_KAFKA_V_RKT(sink->active.topics[event->family]),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(subject_len ? subject : NULL, subject_len),
         RD_KAFKA_V_VALUE(event->data, strlen(event->data)),
@@ -442,11 +558,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
     if (err && is_permanent_produce_error(err) && sink->dead_letter) {
         char reason[256];
         snprintf(reason, sizeof reason, "kafka: %s", rd_kafka_err2str(err));
-        sink->dead_letter(sink->dead_letter_opaque, seq, event, reason);
-        atomic_fetch_add(&sink->dead_letters, 1);
-        ring_push(&sink->pending, (struct pending_record){seq, time_mono_us(), true});
-        sink->epoch_has_seq = true;
-        sink->last_submitted_seq = seq;
+        dead_letter_record(sink, seq, event, reason);
         return SINK_ACCEPTED;
     }
     if (err) {
@@ -463,10 +575,22 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
 
 int64_t kafka_sink_poll(struct kafka_sink *sink, int timeout_ms)
 {
-    if (sink->producer)
-        rd_kafka_poll(sink->producer, timeout_ms);
+    if (sink->active.rk) {
+        rd_kafka_poll(sink->active.rk, timeout_ms);
+    } else if (sink->draining.rk) {
+        /* Records a retry put back in the queue must not go out any more. */
+        rd_kafka_purge(sink->draining.rk, RD_KAFKA_PURGE_F_QUEUE);
+        rd_kafka_poll(sink->draining.rk, timeout_ms);
+    } else if (timeout_ms > 0) {
+        /* Between producers (rebuild backoff): wait here rather than make the runner spin. */
+        int64_t wait_ms = sink->rebuild_not_before_ms - time_mono_ms();
+        if (wait_ms > timeout_ms)
+            wait_ms = timeout_ms;
+        if (wait_ms > 0)
+            usleep((useconds_t)wait_ms * 1000);
+    }
     if (sink->rebuild_pending)
-        rebuild_producer(sink);
+        rebuild_step(sink);
     struct pending_ring *ring = &sink->pending;
     while (ring->count > 0 && ring_at(ring, 0)->done) {
         int64_t seq = ring_at(ring, 0)->seq;

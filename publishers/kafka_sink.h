@@ -3,7 +3,8 @@
  * librdkafka producer and reports them done only on a successful delivery report.
  *
  * Each event goes to the topic of its family (state / alerts / audit) in the
- * CloudEvents binary binding: key = subject (the campaign id, the ordering unit),
+ * CloudEvents binary binding: key = subject (the campaign id, the ordering unit;
+ * org-wide events with an empty subject have no key and share one partition),
  * value = the data JSON, headers ce_specversion, ce_id, ce_source, ce_type,
  * ce_time (RFC 3339), ce_subject (when not empty) and content-type.
  *
@@ -18,12 +19,19 @@
  *  - poll() serves delivery reports and returns the highest seq S such that every
  *    seq <= S submitted to this engine has a successful delivery report (or was
  *    handed to the dead-letter callback); it never decreases.
- *  - A failed delivery report or a fatal producer error makes the next poll() purge
- *    everything in flight, rebuild the producer (logged once, with the cause) and
- *    arm needs_replay(). When needs_replay() returns true the engine forgets what
- *    it had in flight and a new replay epoch starts: the runner offers again
- *    everything after its cursor, with the same ids (consumers may see duplicates;
- *    per-key order is kept).
+ *  - A failed delivery report or a fatal producer error makes poll() replace the
+ *    producer (logged once, with the cause): unsent records are purged, requests
+ *    already sent are waited for (at most flush_timeout_ms) so that nothing from
+ *    the old producer lands after the replay, then a new producer is built (after
+ *    a backoff of 50 ms doubling to 5 s when rebuilds follow each other without a
+ *    delivery) and needs_replay() is armed. Meanwhile submit() answers SINK_BUSY
+ *    (SINK_FAILED only while building a producer fails). When needs_replay()
+ *    returns true the engine forgets what it had in flight and a new replay epoch
+ *    starts: the runner offers again everything after its cursor, with the same
+ *    ids (consumers may see duplicates; per-key order is kept).
+ *  - A record that is the first to fail in 3 rebuilds in a row goes to the
+ *    dead-letter callback, when one is given, the next time it is offered, and
+ *    counts as done. Without a callback it is retried for ever.
  *  - destroy() flushes for at most flush_timeout_ms, then purges and frees.
  *  - kafka_sink_get_stats() may be called from any thread; everything else from
  *    the runner's thread.
@@ -54,8 +62,9 @@ struct kafka_sink_options {
     int flush_timeout_ms;                     /* destroy(); 0 means 10000 */
     kafka_sink_delivery_fn on_delivery;       /* optional */
     void *on_delivery_opaque;
-    /* Optional: records librdkafka refuses for good at submit (larger than
-     * message.max.bytes) go here and count as done; without it they are SINK_FAILED. */
+    /* Optional: records that cannot be delivered (refused at submit as larger than
+     * message.max.bytes, or failing again and again) go here and count as done;
+     * without it such records are SINK_FAILED or retried for ever. */
     sink_dead_letter_fn dead_letter;
     void *dead_letter_opaque;
 };

@@ -51,6 +51,14 @@ static int parse_long(const char *text, long min, long *out)
     return 0;
 }
 
+static bool has_topic(const struct dump_options *opts, const char *topic)
+{
+    for (int i = 0; i < opts->topic_count; i++)
+        if (strcmp(opts->topics[i], topic) == 0)
+            return true;
+    return false;
+}
+
 static int parse_options(int argc, char **argv, struct dump_options *opts)
 {
     opts->idle_ms = 3000;
@@ -79,8 +87,8 @@ static int parse_options(int argc, char **argv, struct dump_options *opts)
         } else if (opts->topic_count == DUMP_MAX_TOPICS) {
             fprintf(stderr, "kafka_dump: at most %d topics\n", DUMP_MAX_TOPICS);
             return -1;
-        } else {
-            opts->topics[opts->topic_count++] = arg;
+        } else if (!has_topic(opts, arg)) {
+            opts->topics[opts->topic_count++] = arg; /* a topic named twice is read once */
         }
     }
     if (!opts->bootstrap || opts->topic_count == 0) {

@@ -213,6 +213,9 @@ struct runner {
     struct kafka_sink *sink;
     struct relay_event *events[MAX_EVENTS];
     bool delivered[MAX_EVENTS]; /* set by the delivery hook */
+    bool dead_lettered[MAX_EVENTS];
+    char dead_letter_reason[256];
+    bool use_dead_letter;
     int deliveries;
     int64_t max_latency_us;
     int64_t done;    /* last done-seq poll() reported */
@@ -230,6 +233,15 @@ static void on_delivery(void *opaque, int64_t seq, int64_t latency_us)
     runner->deliveries++;
     if (latency_us > runner->max_latency_us)
         runner->max_latency_us = latency_us;
+}
+
+static void on_dead_letter(void *opaque, int64_t seq, const struct relay_event *event,
+                           const char *reason)
+{
+    struct runner *runner = opaque;
+    if (seq >= 0 && seq < MAX_EVENTS && event == runner->events[seq])
+        runner->dead_lettered[seq] = true;
+    snprintf(runner->dead_letter_reason, sizeof runner->dead_letter_reason, "%s", reason);
 }
 
 static void runner_init(struct runner *runner, int count)
@@ -257,7 +269,7 @@ static void runner_poll(struct runner *runner, int timeout_ms)
         runner->violation = true;
     }
     for (int64_t seq = runner->done + 1; seq <= done; seq++) {
-        if (!runner->delivered[seq]) {
+        if (!runner->delivered[seq] && !runner->dead_lettered[seq]) {
             printf("# done-seq %lld covers seq %lld without a delivery report\n",
                    (long long)done, (long long)seq);
             runner->violation = true;
@@ -336,6 +348,8 @@ static struct kafka_sink *sink_for(struct runner *runner, const struct mock *moc
         .flush_timeout_ms = 5000,
         .on_delivery = on_delivery,
         .on_delivery_opaque = runner,
+        .dead_letter = runner->use_dead_letter ? on_dead_letter : NULL,
+        .dead_letter_opaque = runner,
     };
     return kafka_sink_create(&options, errstr, errstr_size);
 }
@@ -415,13 +429,19 @@ static void check_dump(const struct mock *mock, const char *const topics[3],
         cJSON_Delete(data);
     }
     int missing = 0, duplicated = 0;
+    int dead_but_delivered = 0;
     for (int n = 0; n < count; n++) {
+        if (runner->dead_lettered[n]) {
+            dead_but_delivered += seen[n] > 0;
+            continue;
+        }
         missing += seen[n] == 0;
         duplicated += seen[n] > 1;
     }
     printf("# dump: %d messages, %d missing, %d duplicated\n", cJSON_GetArraySize(messages),
            missing, duplicated);
     CHECK_EQ_INT(missing, 0);
+    CHECK_EQ_INT(dead_but_delivered, 0);
     CHECK_EQ_INT(content_errors, 0);
     CHECK_EQ_INT(order_errors, 0);
     if (opts.exactly_once) {
@@ -591,6 +611,48 @@ static void test_fatal_producer_error_rebuilds_and_replays(void)
         CHECK(stats.fatal_errors >= 1);
         CHECK(stats.rebuilds >= 1);
         CHECK_EQ_INT(runner.replays, (int)stats.rebuilds);
+        check_dump(&mock, topics, &runner, count, (struct dump_check){.exactly_once = false});
+    }
+    runner_free(&runner);
+    CHECK_EQ_INT(mock_stop(&mock), 0);
+}
+
+static void test_record_failing_again_and_again_goes_to_dead_letter(void)
+{
+    /* One partition for everything: each round of failures starts at the same record. */
+    const char *topics[3] = {"t7.all", "t7.all", "t7.all"};
+    struct mock mock;
+    REQUIRE(mock_start(&mock, false, "t7.all:1", "t7.unused:1", "t7.unused2:1"));
+    static struct runner runner;
+    const int count = 100;
+    runner_init(&runner, count);
+    runner.use_dead_letter = true;
+    char errstr[512] = "";
+    runner.sink = sink_for(&runner, &mock, topics, NULL, 0, errstr, sizeof errstr);
+    CHECK_MSG(runner.sink != NULL, "%s", errstr);
+    if (runner.sink) {
+        CHECK(runner_drive(&runner, 20, DRIVE_TIMEOUT));
+        /* Every produce request fails for a while: the replay keeps starting with the
+         * same record, which looks like the record's fault after 3 rounds. */
+        CHECK_EQ_STR(mock_command(&mock, "error Produce TOPIC_AUTHORIZATION_FAILED 6"), "ok");
+        int64_t started_ms = time_mono_ms();
+        CHECK(runner_drive(&runner, count, DRIVE_TIMEOUT));
+        int64_t elapsed_ms = time_mono_ms() - started_ms;
+        CHECK(!runner.violation);
+        struct kafka_sink_stats stats;
+        kafka_sink_get_stats(runner.sink, &stats);
+        int dead = 0;
+        for (int n = 0; n < count; n++)
+            dead += runner.dead_lettered[n];
+        printf("# rebuilds %llu, dead letters %d\n", (unsigned long long)stats.rebuilds, dead);
+        CHECK(dead >= 1);
+        CHECK_EQ_INT(stats.dead_letters, dead);
+        CHECK(stats.rebuilds >= 3);
+        /* Rebuilds that keep failing are spaced out (50, 100, 200… ms), not a tight loop. */
+        CHECK_MSG(elapsed_ms >= 50 + 100, "%d rebuilds in %lld ms", (int)stats.rebuilds,
+                  (long long)elapsed_ms);
+        CHECK_CONTAINS(runner.dead_letter_reason, "authorization");
+        CHECK(!runner.dead_lettered[0]); /* delivered before the errors began */
         check_dump(&mock, topics, &runner, count, (struct dump_check){.exactly_once = false});
     }
     runner_free(&runner);
@@ -783,6 +845,7 @@ int main(void)
     RUN(test_retriable_produce_errors_are_survived);
     RUN(test_permanent_produce_error_rebuilds_and_replays);
     RUN(test_fatal_producer_error_rebuilds_and_replays);
+    RUN(test_record_failing_again_and_again_goes_to_dead_letter);
     RUN(test_all_brokers_down_then_up_loses_nothing);
     return harness_finish();
 }
