@@ -22,8 +22,8 @@
 
 struct counters {
     _Atomic uint64_t calls, calls_ok, calls_http_error, calls_transport_error, calls_auth_error;
-    _Atomic uint64_t calls_cancelled;
-    _Atomic uint64_t requests_sent, connections_opened, rate_limited, retries, server_errors, unauthorized;
+    _Atomic uint64_t calls_cancelled, requests_sent, connections_opened;
+    _Atomic uint64_t rate_limited, retries, server_errors, unauthorized;
     _Atomic uint64_t token_refreshes, token_failures, budget_waits, budget_wait_ms;
 };
 
@@ -601,20 +601,16 @@ static void summarise_error(const char *method, const char *path,
         strbuf_append(&sb, ": ");
         append_excerpt(&sb, strbuf_cstr(&response->body), 200);
     }
-    const char *sep = " (";
-    if (code != NULL) {
-        strbuf_appendf(&sb, "%scode %s", sep, code);
-        sep = ", ";
+    /* " (code x, contextId y, correlation-id z)" with whichever parts are known. */
+    const char *labels[] = {"code", "contextId", "correlation-id"};
+    const char *values[] = {code, context_id, response->correlation_id};
+    int shown = 0;
+    for (int i = 0; i < 3; i++) {
+        if (values[i] == NULL || values[i][0] == '\0')
+            continue;
+        strbuf_appendf(&sb, "%s%s %s", shown++ == 0 ? " (" : ", ", labels[i], values[i]);
     }
-    if (context_id != NULL && context_id[0] != '\0') {
-        strbuf_appendf(&sb, "%scontextId %s", sep, context_id);
-        sep = ", ";
-    }
-    if (response->correlation_id[0] != '\0') {
-        strbuf_appendf(&sb, "%scorrelation-id %s", sep, response->correlation_id);
-        sep = ", ";
-    }
-    if (strcmp(sep, ", ") == 0)
+    if (shown > 0)
         strbuf_append(&sb, ")");
     cJSON_Delete(json);
     snprintf(errstr, errstr_size, "%s", strbuf_cstr(&sb));
@@ -698,35 +694,39 @@ static void summarise_auth_error(struct platform_client *client,
     strbuf_free(&sb);
 }
 
+/* "Basic base64(id:secret)"; the intermediate copy of the secret is wiped. */
+static void append_basic_authorization(struct strbuf *out, const char *id, const char *secret)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct strbuf plain;
+    strbuf_init(&plain);
+    strbuf_appendf(&plain, "%s:%s", id, secret);
+    const unsigned char *in = (const unsigned char *)plain.data;
+    strbuf_append(out, "Basic ");
+    for (size_t i = 0; i < plain.len; i += 3) {
+        uint32_t group = (uint32_t)in[i] << 16;
+        if (i + 1 < plain.len)
+            group |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < plain.len)
+            group |= in[i + 2];
+        strbuf_append_char(out, alphabet[(group >> 18) & 63]);
+        strbuf_append_char(out, alphabet[(group >> 12) & 63]);
+        strbuf_append_char(out, i + 1 < plain.len ? alphabet[(group >> 6) & 63] : '=');
+        strbuf_append_char(out, i + 2 < plain.len ? alphabet[group & 63] : '=');
+    }
+    explicit_bzero(plain.data, plain.len);
+    strbuf_free(&plain);
+}
+
 static enum platform_result fetch_token(struct platform_client *client, char *errstr,
                                         size_t errstr_size)
 {
-    struct strbuf url, credentials, authorization;
+    struct strbuf url, authorization;
     strbuf_init(&url);
-    strbuf_init(&credentials);
     strbuf_init(&authorization);
     strbuf_appendf(&url, "%s/oauth/token", client->login_url);
-    strbuf_appendf(&credentials, "%s:%s", client->client_id, client->client_secret);
-
-    /* Base64 of id:secret for the Basic scheme. */
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    strbuf_append(&authorization, "Basic ");
-    const unsigned char *in = (const unsigned char *)credentials.data;
-    for (size_t i = 0; i < credentials.len; i += 3) {
-        uint32_t group = (uint32_t)in[i] << 16;
-        if (i + 1 < credentials.len)
-            group |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < credentials.len)
-            group |= in[i + 2];
-        strbuf_append_char(&authorization, alphabet[(group >> 18) & 63]);
-        strbuf_append_char(&authorization, alphabet[(group >> 12) & 63]);
-        strbuf_append_char(&authorization, i + 1 < credentials.len ? alphabet[(group >> 6) & 63]
-                                                                   : '=');
-        strbuf_append_char(&authorization, i + 2 < credentials.len ? alphabet[group & 63] : '=');
-    }
-    explicit_bzero(credentials.data, credentials.len);
-    strbuf_free(&credentials);
+    append_basic_authorization(&authorization, client->client_id, client->client_secret);
 
     struct platform_response response;
     platform_response_init(&response);
@@ -901,7 +901,8 @@ static enum platform_result call(struct platform_client *client, const char *met
                 size_t used = strlen(errstr);
                 snprintf(errstr + used, errstr_size - used,
                          "; Retry-After %lld s is beyond the %lld s the client waits",
-                         (long long)(delay / 1000), (long long)(client->max_retry_after_ms / 1000));
+                         (long long)(delay / 1000),
+                         (long long)(client->max_retry_after_ms / 1000));
                 result = PLATFORM_ERR_HTTP;
                 break;
             }
