@@ -10,8 +10,9 @@
  * number of keep-alive connections, pipelined requests, and bodies of any size
  * (Content-Length or chunked). Each complete request gets, in this order of precedence:
  * the status of a --status-for-type rule matching the CloudEvent's "type"; the next step
- * of the script (a status, optionally ":retry-after=SECONDS", or "timeout": hold the
- * request unanswered until the client gives up); a 500 with probability --fail-rate; the
+ * of the script (a status, optionally ":retry-after=SECONDS" or ":retry-after-date=SECONDS"
+ * for the HTTP-date form, or "timeout": hold the request unanswered until the client gives
+ * up); a 500 with probability --fail-rate; the
  * default status (200). Every request is appended to --out as one JSON line, flushed before
  * the response is sent:
  *   {"t_ms","method","path","content_type","webhook-id","webhook-timestamp",
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "publishers/webhook_sign.h"
@@ -47,6 +49,7 @@
 struct step {
     int status; /* STATUS_HOLD: never answer */
     int retry_after_s;
+    bool retry_after_as_date; /* send Retry-After as an HTTP date that far ahead */
 };
 
 struct type_rule {
@@ -125,7 +128,7 @@ static int parse_script(struct receiver *rx, const char *text)
     int rc = 0;
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-        struct step step = {0, 0};
+        struct step step = {0, 0, false};
         if (strcmp(item, "timeout") == 0) {
             step.status = STATUS_HOLD;
         } else {
@@ -138,10 +141,16 @@ static int parse_script(struct receiver *rx, const char *text)
                 rc = -1;
                 break;
             }
-            if (option && (strncmp(option, "retry-after=", 12) != 0 ||
-                           parse_int(option + 12, 0, 86400, &step.retry_after_s) != 0)) {
+            const char *seconds = NULL;
+            if (option && strncmp(option, "retry-after-date=", 17) == 0) {
+                step.retry_after_as_date = true;
+                seconds = option + 17;
+            } else if (option && strncmp(option, "retry-after=", 12) == 0) {
+                seconds = option + 12;
+            }
+            if (option && (!seconds || parse_int(seconds, 0, 86400, &step.retry_after_s) != 0)) {
                 fprintf(stderr, "webhook-receiver: --script step option \"%s\" is not "
-                                "retry-after=SECONDS\n", option);
+                                "retry-after=SECONDS or retry-after-date=SECONDS\n", option);
                 rc = -1;
                 break;
             }
@@ -431,13 +440,13 @@ static struct step choose_response(struct receiver *rx, const cJSON *body_json)
     if (cJSON_IsString(type)) {
         for (size_t i = 0; i < rx->rule_count; i++)
             if (strcmp(rx->rules[i].type, type->valuestring) == 0)
-                return (struct step){rx->rules[i].status, 0};
+                return (struct step){rx->rules[i].status, 0, false};
     }
     if (rx->script_next < rx->script_len)
         return rx->script[rx->script_next++];
     if (rx->fail_rate > 0 && next_uniform(rx) < rx->fail_rate)
-        return (struct step){500, 0};
-    return (struct step){rx->default_status, 0};
+        return (struct step){500, 0, false};
+    return (struct step){rx->default_status, 0, false};
 }
 
 static void log_request(struct receiver *rx, const struct request *req, const cJSON *body_json,
@@ -507,8 +516,9 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void queue_response(struct connection *conn, int status, int retry_after_s)
+static void queue_response(struct connection *conn, struct step step)
 {
+    int status = step.status;
     char body[32];
     int body_len = snprintf(body, sizeof body, "status %d\n", status);
     bool no_body = status == 204 || status == 304 || status < 200;
@@ -516,8 +526,16 @@ static void queue_response(struct connection *conn, int status, int retry_after_
                    reason_phrase(status));
     if (!no_body)
         strbuf_appendf(&conn->out, "Content-Length: %d\r\n", body_len);
-    if (retry_after_s > 0)
-        strbuf_appendf(&conn->out, "Retry-After: %d\r\n", retry_after_s);
+    if (step.retry_after_s > 0 && step.retry_after_as_date) {
+        time_t when = time(NULL) + step.retry_after_s;
+        struct tm tm;
+        char date[64];
+        gmtime_r(&when, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        strbuf_appendf(&conn->out, "Retry-After: %s\r\n", date);
+    } else if (step.retry_after_s > 0) {
+        strbuf_appendf(&conn->out, "Retry-After: %d\r\n", step.retry_after_s);
+    }
     if (conn->close_after)
         strbuf_append(&conn->out, "Connection: close\r\n");
     strbuf_append(&conn->out, "\r\n");
@@ -540,7 +558,7 @@ static void serve_requests(struct receiver *rx, struct connection *conn)
         }
         if (rc != 1) {
             conn->close_after = true;
-            queue_response(conn, rc, 0);
+            queue_response(conn, (struct step){rc, 0, false});
             request_free(&req);
             return;
         }
@@ -553,7 +571,7 @@ static void serve_requests(struct receiver *rx, struct connection *conn)
         if (step.status == STATUS_HOLD)
             conn->held = true;
         else
-            queue_response(conn, step.status, step.retry_after_s);
+            queue_response(conn, step);
         request_free(&req);
         memmove(conn->in.data, conn->in.data + consumed, conn->in.len - consumed);
         conn->in.len -= consumed;

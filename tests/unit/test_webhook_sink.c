@@ -1,6 +1,6 @@
 /*
  * The webhook sink engine against real webhook_receiver processes over loopback sockets:
- * retries with Retry-After and timeouts, per-subject ordering under concurrency and random
+ * retries with Retry-After (seconds and HTTP date) and timeouts, large bodies, per-subject ordering under concurrency and random
  * failures, dead-lettering (attempts exhausted, 400, 410), isolation of an unreachable
  * endpoint, back-pressure and option validation.
  */
@@ -535,6 +535,55 @@ static void test_gone_disables_endpoint_and_dead_letters_everything(void)
     CHECK_EQ_INT(receiver_stop(&rx), 0);
 }
 
+static void test_retry_after_date_and_large_body(void)
+{
+    struct receiver rx;
+    const char *args[] = {"--secret", SECRET_A, "--script", "503:retry-after-date=2", NULL};
+    REQUIRE(receiver_start(&rx, args) == 0);
+    struct dead_letters dl;
+    dead_letters_init(&dl);
+    const char *secrets[] = {SECRET_A};
+    struct webhook_sink *sink = make_sink(rx.url, secrets, 1, &dl, tune_serial);
+    REQUIRE(sink);
+
+    /* A 1 MiB payload: the receiver must take it whole and the signature must cover it. */
+    size_t blob_len = 1024 * 1024;
+    struct strbuf data;
+    strbuf_init(&data);
+    strbuf_append(&data, "{\"blob\":\"");
+    for (size_t i = 0; i < blob_len; i++)
+        strbuf_append_char(&data, (char)('a' + i % 26));
+    strbuf_append(&data, "\"}");
+    struct relay_event *big = relay_event_create("evt-1", TYPE_OK, "genesys-cloud://test", "big",
+                                                 1700000000000, EVENT_FAMILY_STATE,
+                                                 strbuf_cstr(&data));
+    char err[256] = "";
+    CHECK_EQ_INT(webhook_sink_submit(sink, 1, big, err, sizeof err), SINK_ACCEPTED);
+    relay_event_free(big);
+    strbuf_free(&data);
+
+    CHECK_EQ_INT(drive(sink, 1, 15000), 1);
+    CHECK_EQ_INT(dl.count, 0);
+    cJSON *requests = receiver_requests(&rx);
+    REQUIRE(cJSON_GetArraySize(requests) == 2);
+    const cJSON *refused = cJSON_GetArrayItem(requests, 0);
+    const cJSON *accepted = cJSON_GetArrayItem(requests, 1);
+    CHECK_EQ_INT(int_of(refused, "status_given"), 503);
+    CHECK(is_2xx(accepted));
+    /* The date has one-second resolution, so at least one full second must pass. */
+    int64_t waited = ms_of(accepted, "t_ms") - ms_of(refused, "t_ms");
+    CHECK_MSG(waited >= 1000, "retried %lld ms after a Retry-After date 2 s ahead",
+              (long long)waited);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(accepted, "signature_valid")));
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(accepted, "body");
+    const cJSON *blob = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(body, "data"), "blob");
+    CHECK(cJSON_IsString(blob) && strlen(blob->valuestring) == blob_len);
+    cJSON_Delete(requests);
+    webhook_sink_destroy(sink);
+    CHECK_EQ_INT(receiver_stop(&rx), 0);
+}
+
 static void test_rejected_event_is_dead_lettered_at_once(void)
 {
     struct receiver rx;
@@ -756,6 +805,7 @@ int main(void)
     RUN(test_per_subject_order_holds_under_random_failures);
     RUN(test_permanent_failure_dead_letters_after_max_attempts);
     RUN(test_gone_disables_endpoint_and_dead_letters_everything);
+    RUN(test_retry_after_date_and_large_body);
     RUN(test_rejected_event_is_dead_lettered_at_once);
     RUN(test_unreachable_endpoint_does_not_block_another);
     return harness_finish();
