@@ -1,8 +1,8 @@
 /*
  * The webhook sink engine against real webhook_receiver processes over loopback sockets:
- * retries with Retry-After (seconds and HTTP date) and timeouts, large bodies, per-subject ordering under concurrency and random
- * failures, dead-lettering (attempts exhausted, 400, 410), isolation of an unreachable
- * endpoint, back-pressure and option validation.
+ * retries with Retry-After (seconds and HTTP date) and timeouts, large bodies, per-subject
+ * ordering under concurrency and random failures, dead-lettering (attempts exhausted, 400,
+ * 410), isolation of an unreachable endpoint, back-pressure and option validation.
  */
 #include "tests/harness.h"
 
