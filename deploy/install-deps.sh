@@ -9,7 +9,7 @@ packages=(
     libwebsockets-dev libcurl4-openssl-dev libcjson-dev librdkafka-dev
     libsqlite3-dev libyaml-dev libssl-dev
     clang libclang-rt-14-dev        # libFuzzer for `make fuzz`
-    curl jq sqlite3 python3         # used by tests and the demo
+    curl jq sqlite3 python3 python3-yaml  # used by tests and the demo
     valgrind
 )
 
