@@ -117,6 +117,8 @@ settled 0 on 20
 ok $? "drop-socket: the change made meanwhile reaches the relay"
 wait_until 20 sh -c "[ \$(jq -r 'select(.type==\"cx.outbound.alert.stream_gap\") | .id' $WORK/faults.jsonl | wc -l) -gt $gaps_before ]"
 ok $? "drop-socket: the gap is reported"
+states_match "$WORK/faults.jsonl"
+ok $? "drop-socket: the relay's picture equals the simulator's"
 
 gaps_before=$(count_type "$WORK/faults.jsonl" alert.stream_gap)
 sim POST /sim/faults/stall-heartbeats '{"ms":8000}' >/dev/null
@@ -153,18 +155,30 @@ for fault in expire-channel evict-channel; do
     ok $? "$fault: a new channel replaces the lost one"
     wait_until 20 sh -c "[ \$(jq -r 'select(.type==\"cx.outbound.alert.stream_gap\") | .id' $WORK/faults.jsonl | wc -l) -gt $gaps_before ]"
     ok $? "$fault: the gap is reported"
+    states_match "$WORK/faults.jsonl"
+    ok $? "$fault: the relay's picture equals the simulator's"
 done
 
+gaps_before=$(count_type "$WORK/faults.jsonl" alert.stream_gap)
 sim POST /sim/faults/revoke-tokens '{}' >/dev/null
 change 4 on
 settled 4 on 20
 ok $? "revoke-tokens: the relay gets a new token and the change arrives"
+wait_until 20 sh -c "[ \$(jq -r 'select(.type==\"cx.outbound.alert.stream_gap\") | .id' $WORK/faults.jsonl | wc -l) -gt $gaps_before ]"
+ok $? "revoke-tokens: the gap of the revoked channel is reported"
+states_match "$WORK/faults.jsonl"
+ok $? "revoke-tokens: the relay's picture equals the simulator's"
 
+gaps_before=$(count_type "$WORK/faults.jsonl" alert.stream_gap)
 sim POST /sim/faults/rest '{"status":429,"count":6,"retry_after":1,"path_prefix":"/api/v2/outbound"}' >/dev/null
 sim POST /sim/faults/drop-socket '{}' >/dev/null
 change 5 on
 settled 5 on 30
 ok $? "429 storm during reconciliation: delayed, not lost"
+wait_until 20 sh -c "[ \$(jq -r 'select(.type==\"cx.outbound.alert.stream_gap\") | .id' $WORK/faults.jsonl | wc -l) -gt $gaps_before ]"
+ok $? "429 storm: the gap is reported once reconciliation got through"
+states_match "$WORK/faults.jsonl"
+ok $? "429 storm: the relay's picture equals the simulator's"
 
 # Duplicates and stale versions: no event.
 state_events=$(count_type "$WORK/faults.jsonl" campaign.state_changed)
@@ -223,4 +237,26 @@ for i in $(seq 1 20); do
 done
 ok $? "20 restarts each reconnect both channels"
 is "$(sim GET /sim/state | jq '.channels | length')" 2 "after 20 restarts the client still has 2 channels"
+
+# ---------------------------------------------------------------------------------
+# 5. Campaign selection: only the campaigns the filter names are followed.
+write_config prefix 'subscriptions:
+  campaigns:
+    name_prefix: "Campaign 01"'
+# The extra subscriptions block replaces nothing else: the loader rejects duplicate
+# keys, so the base config must not have one.
+start_relay prefix
+wait_until 20 sh -c "[ \$(jq -r 'select(.type==\"cx.outbound.campaign.discovered\") | .id' $WORK/prefix.jsonl 2>/dev/null | wc -l) -ge 10 ]"
+ok $? "the name_prefix filter discovers the matching campaigns"
+sleep 1
+names=$(jq -r 'select(.type=="cx.outbound.campaign.discovered") | .data.campaign.name[0:11]' "$WORK/prefix.jsonl" | sort -u | paste -sd' ')
+is "$names" "Campaign 01" "and only those ($(jq -r 'select(.type=="cx.outbound.campaign.discovered") | .id' "$WORK/prefix.jsonl" | wc -l) campaigns)"
+stop_relay
+ok $? "the relay exits 0"
+
+if cat "$WORK"/*.log | grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error' >/dev/null; then
+    ok 1 "no sanitizer report in any relay run"
+else
+    ok 0 "no sanitizer report in any relay run"
+fi
 finish
