@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/gcsim/wsconn.h"
 #include "util/log.h"
@@ -111,6 +112,15 @@ void load_on_socket_ready(struct gcsim *sim, int64_t now_ms)
              sim->opts.load_seconds);
 }
 
+/* Wall-clock microseconds: the benchmark compares it with the time a Kafka consumer
+ * or a webhook receiver saw the event, in other processes of the same machine. */
+static long long now_epoch_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
 static void build_one(struct gcsim *sim, struct load *load, struct strbuf *out)
 {
     struct load_campaign *lc = &load->campaigns[load->generated % (uint64_t)load->campaign_count];
@@ -119,11 +129,11 @@ static void build_one(struct gcsim *sim, struct load *load, struct strbuf *out)
     strbuf_reset(out);
     strbuf_appendf(out, "{\"topicName\":\"v2.outbound.campaigns.%s%s\",\"version\":\"2\","
                    "\"eventBody\":%s%lld%s,\"metadata\":{\"CorrelationId\":"
-                   "\"00000000-0000-4000-8000-%012llx\"}}",
+                   "\"00000000-0000-4000-8000-%012llx\",\"gcsimSentUs\":%lld}}",
                    lc->id, config ? "" : ".progress",
                    config ? lc->config_head : lc->progress_head, (long long)lc->version,
                    config ? lc->config_tail : lc->progress_tail,
-                   (unsigned long long)++load->corr);
+                   (unsigned long long)++load->corr, now_epoch_us());
 }
 
 void load_tick(struct gcsim *sim, int64_t now_ms)
