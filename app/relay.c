@@ -211,6 +211,7 @@ struct relay *relay_create(const struct relay_config *config, char *errstr, size
         .high_water = config->outbox.high_water,
         .commit_interval_ms = config->outbox.commit_interval_ms,
         .commit_max_events = config->outbox.commit_max_events,
+        .synchronous_full = config->outbox.synchronous_full,
     };
     r->outbox = outbox_create(&ob, errstr, errstr_size);
     if (!r->outbox)

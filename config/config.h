@@ -129,6 +129,7 @@ struct config_outbox {
     double high_water; /* fraction of max_bytes that raises alert.outbox_pressure */
     int64_t commit_interval_ms;
     int commit_max_events;
+    bool synchronous_full; /* outbox.synchronous: full (true) or normal (false, default) */
 };
 
 struct config_kafka {
@@ -144,7 +145,8 @@ struct config_kafka {
 struct config_webhook {
     char *name;
     char *url;
-    struct config_string_list secrets; /* "whsec_…" keys; several during rotation; secret */
+    struct config_string_list secrets; /* "whsec_…" keys, at least one; several during
+                                        * rotation; secret */
     struct config_event_filter events;
     int64_t timeout_ms;
     int max_attempts;

@@ -479,7 +479,8 @@ static void load_events(struct config_loader *l, const struct config_node *root)
 static void load_outbox(struct config_loader *l, const struct config_node *root)
 {
     static const char *const known[] = {
-        "path", "max_bytes", "high_water", "commit_interval", "commit_max_events", NULL};
+        "path",         "max_bytes",  "high_water", "commit_interval", "commit_max_events",
+        "synchronous", NULL};
     struct config_outbox *o = &l->cfg->outbox;
     const struct config_node *sec = config_section(l, root, "", "outbox");
     if (sec == NULL)
@@ -491,6 +492,21 @@ static void load_outbox(struct config_loader *l, const struct config_node *root)
     config_read_fraction(l, sec, path, "high_water", 0.0, 1.0, &o->high_water);
     config_read_duration(l, sec, path, "commit_interval", 0, &o->commit_interval_ms);
     config_read_int(l, sec, path, "commit_max_events", 1, 1000000, &o->commit_max_events);
+    const struct config_node *sync = config_tree_get(sec, "synchronous");
+    if (sync != NULL) {
+        char *text = config_scalar_text(l, sync, "outbox.synchronous", "normal or full");
+        if (text != NULL && strcmp(text, "normal") == 0) {
+            o->synchronous_full = false;
+        } else if (text != NULL && strcmp(text, "full") == 0) {
+            o->synchronous_full = true;
+        } else if (text != NULL) {
+            char quoted[CONFIG_ECHO_MAX + 16];
+            config_quote_value(text, quoted, sizeof quoted);
+            config_report(l, sync, "outbox.synchronous",
+                          "expected normal or full, got %s", quoted);
+        }
+        free(text);
+    }
 }
 
 static void load_admin(struct config_loader *l, const struct config_node *root)

@@ -168,8 +168,14 @@ static void load_webhook_secrets(struct config_loader *l, const struct config_no
         return;
     }
     const struct config_node *node = direct != NULL ? direct : file;
-    if (node == NULL)
+    if (node == NULL) {
+        /* Receivers verify the Standard Webhooks signature; the delivery engine signs
+         * every request, so an endpoint without a key could never be served. */
+        config_report(l, map, parent,
+                      "missing required key \"secret\" (or \"secret_file\"): webhooks are "
+                      "signed with a \"whsec_\" key");
         return;
+    }
     config_path_key(path, parent, direct != NULL ? "secret" : "secret_file");
     bool is_list = node->kind == CONFIG_NODE_SEQUENCE;
     if (!is_list && (node->kind != CONFIG_NODE_SCALAR || config_tree_is_null(node))) {

@@ -845,6 +845,27 @@ static void test_check_config_command(void)
     free(bad);
 }
 
+/* Webhooks are always signed, so a webhook without a key is a configuration error, and
+ * the outbox's durability mode is a choice between two named levels. */
+static void test_webhook_secret_and_outbox_synchronous(void)
+{
+    CHECK_CONTAINS(load_error(MINIMAL "sinks:\n  webhooks:\n    - name: a\n"
+                                      "      url: https://a.example\n"),
+                   "relay.yaml:7:7: sinks.webhooks[0]: missing required key \"secret\" (or "
+                   "\"secret_file\")");
+    struct relay_config *cfg = load(MINIMAL);
+    REQUIRE(cfg != NULL);
+    CHECK(!cfg->outbox.synchronous_full);
+    config_destroy(cfg);
+    cfg = load(MINIMAL "outbox:\n  synchronous: full\n");
+    CHECK_MSG(cfg != NULL, "%s", err);
+    if (cfg)
+        CHECK(cfg->outbox.synchronous_full);
+    config_destroy(cfg);
+    CHECK_CONTAINS(load_error(MINIMAL "outbox:\n  synchronous: extra\n"),
+                   "relay.yaml:6:16: outbox.synchronous: expected normal or full, got \"extra\"");
+}
+
 int main(void)
 {
     RUN(test_minimal_config_gets_every_default);
@@ -865,5 +886,6 @@ int main(void)
     RUN(test_event_filter_matching);
     RUN(test_durations_and_sizes);
     RUN(test_check_config_command);
+    RUN(test_webhook_secret_and_outbox_synchronous);
     return harness_finish();
 }
