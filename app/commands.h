@@ -8,6 +8,7 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_campaign(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 
