@@ -6,6 +6,7 @@
 
 #include <cJSON.h>
 
+#include "consumer/alerts.h"
 #include "consumer/channel_manager.h"
 #include "consumer/decode.h"
 #include "consumer/lifecycle.h"
@@ -27,6 +28,7 @@ struct consumer {
     struct cache *cache;
     struct topic_plan *plan;
     struct channel_manager *channels;
+    struct alerts *alerts;
     lws_sorted_usec_list_t discovery_timer;
     bool started;
     bool stopping;
@@ -86,53 +88,6 @@ static void emit_alert(struct consumer *c, const char *name, enum events_severit
     emit(c, event);
 }
 
-/* The platform stays the truth (the cache already follows it); these alerts tell
- * on-call what the lifecycle graph says should not have happened. Raised once per
- * transition, so a repeated notification (a duplicate version) raises nothing. */
-static void emit_transition_alerts(struct consumer *c, const struct cache_change *change)
-{
-    const struct cache_entry *e = change->entry;
-    char occurrence[48];
-    snprintf(occurrence, sizeof occurrence, "%lld", (long long)e->version);
-    char dedup[160];
-    char summary[512];
-    if (change->verdict == LC_VERDICT_INVALID) {
-        c->counters.invalid_transitions++;
-        snprintf(dedup, sizeof dedup, "transition_invalid:%s", e->id);
-        snprintf(summary, sizeof summary,
-                 "campaign %s went from %s (%s) to %s (%s), which the lifecycle does not allow",
-                 e->name ? e->name : e->id, lifecycle_state_name(change->previous_state),
-                 change->previous_status ? change->previous_status : "?",
-                 lifecycle_state_name(e->state), e->raw_status ? e->raw_status : "?");
-        struct strbuf details;
-        strbuf_init(&details);
-        strbuf_appendf(&details, "{\"from\":{\"state\":\"%s\",\"status\":",
-                       lifecycle_state_name(change->previous_state));
-        strbuf_append_json_string(&details, change->previous_status);
-        strbuf_appendf(&details, "},\"to\":{\"state\":\"%s\",\"status\":",
-                       lifecycle_state_name(e->state));
-        strbuf_append_json_string(&details, e->raw_status);
-        strbuf_appendf(&details, "},\"version\":%lld}", (long long)e->version);
-        emit_alert(c, "transition_invalid", EVENTS_SEVERITY_WARNING, dedup, occurrence, summary,
-                   e, strbuf_cstr(&details));
-        strbuf_free(&details);
-    }
-    if (e->state == LC_FAILED && change->previous_state != LC_FAILED) {
-        snprintf(dedup, sizeof dedup, "campaign_failed:%s", e->id);
-        snprintf(summary, sizeof summary, "campaign %s is in an error state (%s)%s%s",
-                 e->name ? e->name : e->id, e->raw_status ? e->raw_status : "?",
-                 e->errors_summary ? ": " : "", e->errors_summary ? e->errors_summary : "");
-        struct strbuf details;
-        strbuf_init(&details);
-        strbuf_append(&details, "{\"errors\":");
-        strbuf_append_json_string(&details, e->errors_summary);
-        strbuf_append_char(&details, '}');
-        emit_alert(c, "campaign_failed", EVENTS_SEVERITY_CRITICAL, dedup, occurrence, summary, e,
-                   strbuf_cstr(&details));
-        strbuf_free(&details);
-    }
-}
-
 /* Turns one cache change into its events and records the last event id. */
 static void emit_change(struct consumer *c, const struct cache_change *change,
                         const struct events_observation *obs)
@@ -176,8 +131,7 @@ static void emit_change(struct consumer *c, const struct cache_change *change,
         cache_set_last_event_id(c->cache, change->entry->id, last->id);
         emit(c, last);
     }
-    if (change->kind == CACHE_STATE_TRANSITION)
-        emit_transition_alerts(c, change);
+    alerts_on_change(c->alerts, change);
 }
 
 /* ---- topics ---------------------------------------------------------------------- */
@@ -336,6 +290,7 @@ static int apply_listing(struct consumer *c, const char *body, size_t len,
         e = cache_get(c->cache, gone[i]);
         if (e) {
             emit(c, events_removed(c->options.events, e, "not listed by the platform", &obs));
+            alerts_on_removed(c->alerts, e);
             cache_remove(c->cache, gone[i]);
             outcome->removed++;
             c->snapshot_dirty = true;
@@ -409,6 +364,11 @@ static void handle_listing(struct consumer *c, const struct platform_completion 
                 c->reconciled_since_connect = true;
                 report_gap(c, &outcome);
             }
+            /* The first discovery brought a restored cache up to date: only now can
+             * deadlines and the active count be judged. */
+            alerts_sync(c->alerts);
+            if (c->discovered_once && !c->stopping)
+                alerts_start(c->alerts);
             collect_topics(c);
             channel_manager_sync(c->channels);
         } else if (!is_discovery) {
@@ -608,6 +568,33 @@ static void port_save_channel(void *opaque, size_t slot, const char *value)
     c->options.output.state_set(c->options.output.opaque, key, value);
 }
 
+/* ---- alerts port ---------------------------------------------------------------------- */
+
+static void alerts_emit(void *opaque, struct relay_event *event)
+{
+    emit(opaque, event);
+}
+
+static char *alerts_state_get(void *opaque, const char *key)
+{
+    struct consumer *c = opaque;
+    return c->options.output.state_get ? c->options.output.state_get(c->options.output.opaque,
+                                                                      key)
+                                       : NULL;
+}
+
+static void alerts_state_set(void *opaque, const char *key, const char *value)
+{
+    struct consumer *c = opaque;
+    if (c->options.output.state_set)
+        c->options.output.state_set(c->options.output.opaque, key, value);
+}
+
+static int alerts_submit_get(void *opaque, const char *path, uint64_t tag)
+{
+    return port_submit(opaque, "GET", path, NULL, tag);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 struct consumer *consumer_create(const struct consumer_options *options, char *errstr,
@@ -662,6 +649,25 @@ struct consumer *consumer_create(const struct consumer_options *options, char *e
         consumer_destroy(c);
         return NULL;
     }
+    struct alerts_options ao = {
+        .lifecycle = &c->config->lifecycle,
+        .events = options->events,
+        .cache = c->cache,
+        .port = {
+            .emit = alerts_emit,
+            .state_get = alerts_state_get,
+            .state_set = alerts_state_set,
+            .submit_get = alerts_submit_get,
+            .opaque = c,
+        },
+        .context = options->context,
+        .now_ms = options->now_ms,
+    };
+    c->alerts = alerts_create(&ao, errstr, errstr_size);
+    if (!c->alerts) {
+        consumer_destroy(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -671,6 +677,7 @@ void consumer_destroy(struct consumer *c)
         return;
     if (c->options.context)
         lws_sul_cancel(&c->discovery_timer);
+    alerts_destroy(c->alerts);
     channel_manager_destroy(c->channels);
     topic_plan_destroy(c->plan);
     cache_destroy(c->cache);
@@ -723,6 +730,7 @@ void consumer_stop(struct consumer *c)
 {
     c->stopping = true;
     lws_sul_cancel(&c->discovery_timer);
+    alerts_stop(c->alerts);
     channel_manager_close_all(c->channels);
 }
 
@@ -730,6 +738,10 @@ void consumer_on_completion(struct consumer *c, const struct platform_completion
 {
     if (done->tag & CHANNEL_MANAGER_TAG) {
         channel_manager_on_result(c->channels, done->tag, done->status, done->body, done->error);
+        return;
+    }
+    if (done->tag & ALERTS_TAG) {
+        alerts_on_completion(c->alerts, done);
         return;
     }
     if (done->tag == TAG_DISCOVERY || done->tag == TAG_RECONCILE)
@@ -772,6 +784,14 @@ void consumer_get_counters(const struct consumer *c, struct consumer_counters *o
     struct cache_stats stats = cache_stats(c->cache);
     out->stale_dropped = stats.stale_dropped;
     out->duplicate_dropped = stats.duplicate_dropped;
+    struct alerts_counters alerts;
+    alerts_get_counters(c->alerts, &alerts);
+    out->invalid_transitions = alerts.invalid_raised;
+}
+
+void consumer_get_alert_counters(const struct consumer *c, struct alerts_counters *out)
+{
+    alerts_get_counters(c->alerts, out);
 }
 
 size_t consumer_channels_connected(const struct consumer *c)

@@ -15,6 +15,10 @@
  *    against REST (origin "reconcile") and, after a loss, emits one
  *    alert.stream_gap saying when coverage was lost and regained and what the
  *    reconciliation found.
+ *  - Every applied change also goes to the alerts module (consumer/alerts.h):
+ *    transition_invalid, campaign_failed, transition_stuck (timers on the loop, cause
+ *    lookups over REST, records kept through output.state_get/state_set) and
+ *    active_limit. Alerts judge deadlines only after the first discovery.
  *  - Events leave through the output interface in the order they are produced; the
  *    relay puts them in the outbox.
  *  - REST runs on the platform worker: the relay hands every completion to
@@ -30,6 +34,7 @@
 #include <libwebsockets.h>
 
 #include "config/config.h"
+#include "consumer/alerts.h"
 #include "consumer/cache.h"
 #include "consumer/platform_worker.h"
 #include "publishers/event.h"
@@ -102,6 +107,7 @@ void consumer_resync(struct consumer *consumer);
 bool consumer_ready(const struct consumer *consumer, char *why, size_t why_size);
 const struct cache *consumer_cache(const struct consumer *consumer);
 void consumer_get_counters(const struct consumer *consumer, struct consumer_counters *out);
+void consumer_get_alert_counters(const struct consumer *consumer, struct alerts_counters *out);
 /* Channel and topic figures for metrics. */
 size_t consumer_channels_connected(const struct consumer *consumer);
 size_t consumer_channel_count(const struct consumer *consumer);
