@@ -953,8 +953,11 @@ void alerts_on_change(struct alerts *a, const struct cache_change *change)
         watch_update(a, e);
         break;
     case CACHE_CONFIG_ONLY:
-        if (change->changed_fields & (1u << CACHE_FIELD_DIALING_MODE))
+        /* A new dialing mode means a new tolerance, and the timer must follow. */
+        if (change->changed_fields & (1u << CACHE_FIELD_DIALING_MODE)) {
             watch_update(a, e);
+            reschedule(a);
+        }
         return;
     default:
         return;
