@@ -234,6 +234,16 @@ static void on_producer_error(rd_kafka_t *rk, int err, const char *reason, void 
     }
 }
 
+/* librdkafka's own log lines (connection failures, retries) would otherwise go to stderr
+ * in its own format, beside the relay's structured log. Their errors already reach
+ * on_producer_error, which reports each kind once, so they are kept for debugging. */
+static void on_producer_log(const rd_kafka_t *rk, int level, const char *facility,
+                            const char *message)
+{
+    (void)level;
+    log_debug(KAFKA_SINK_LOG, "librdkafka %s: %s: %s", rd_kafka_name(rk), facility, message);
+}
+
 /* Drops whatever the producer still holds and frees it. The caller has taken it out
  * of the engine's slots first, so its last reports are ignored. */
 static void producer_close(struct kafka_producer producer)
@@ -273,6 +283,7 @@ static int producer_create(struct kafka_sink *sink, char *errstr, size_t errstr_
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
     rd_kafka_conf_set_error_cb(conf, on_producer_error);
+    rd_kafka_conf_set_log_cb(conf, on_producer_log);
     rd_kafka_conf_set_opaque(conf, sink);
 
     char reason[512];

@@ -35,6 +35,8 @@
  *  - destroy() flushes for at most flush_timeout_ms, then purges and frees.
  *  - kafka_sink_get_stats() may be called from any thread; everything else from
  *    the runner's thread.
+ *  - Producer errors are logged once per kind (warn); librdkafka's own log lines go
+ *    through util/log at debug level, never to stderr in librdkafka's format.
  */
 #ifndef CRELAY_PUBLISHERS_KAFKA_SINK_H
 #define CRELAY_PUBLISHERS_KAFKA_SINK_H
