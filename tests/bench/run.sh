@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# make bench: the end-to-end benchmark of issue 8 on one machine, all over loopback.
+#
+#   tests/bench/run.sh [BUILD_DIR]          (default build: the release tree)
+#
+# Writes BUILD_DIR/bench/results.json and BUILD_DIR/bench/results.txt (the table,
+# also printed). Sections, each measured in this run:
+#   ceiling     gcsim load mode read by ws_discard (no relay work): frames/s
+#   throughput  gcsim load -> relay (outbox, Kafka sink, acks=all) -> kafka-mock;
+#               notifications/s whose audit.notification Kafka acknowledged, and
+#               events/s over all topics (high watermarks, bench_kafka_probe count)
+#   latency     at an offered 5,000 notifications/s: gcsim's send stamp to a Kafka
+#               consumer receiving the audit event, and to the webhook receiver's 2xx
+#   memory      VmHWM of the cache alone (1k/10k/100k campaigns) and of the relay
+#               subscribed to 1k/10k campaigns (100k with BENCH_FULL=1: discovery
+#               alone takes minutes at the platform's REST rate limit)
+#   recovery    drain of 100,000 pending outbox events to Kafka after a restart
+#   micro       bench_cache_apply and bench_outbox
+# Environment: BENCH_LOAD_RATE (100000), BENCH_CEILING_RATE (200000), BENCH_LOAD_SECONDS (10),
+# BENCH_FULL (0),
+# BENCH_ONLY="throughput latency …" runs only those sections, KEEP_WORK=1 keeps the
+# scratch directory.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+export BUILD
+source tests/integration/lib.bash
+
+LOAD_RATE=${BENCH_LOAD_RATE:-100000}
+CEILING_RATE=${BENCH_CEILING_RATE:-200000}
+LOAD_SECONDS=${BENCH_LOAD_SECONDS:-10}
+LATENCY_RATE=5000
+OUT_DIR=$BUILD/bench
+RESULTS=()   # "key=value" pairs, turned into JSON at the end
+PROBE=$BUILD/bench/bench_kafka_probe
+TOPICS=(campaign-relay.state campaign-relay.alerts campaign-relay.audit)
+
+for program in campaign-relay gcsim kafka-mock tools/ws_discard tools/webhook_receiver \
+    bench/bench_kafka_probe bench/bench_drain bench/bench_cache_memory; do
+    [ -x "$BUILD/$program" ] || { echo "bench: $BUILD/$program is missing (make all tests)" >&2
+        exit 1; }
+done
+
+result() { RESULTS+=("$1=$2"); }
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+say() { echo "bench: $*" >&2; }
+
+stop_pid() { # stop_pid PID: TERM, then wait
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+kafka_up() {
+    start_kafka_mock --brokers 1 --topic campaign-relay.state:4 \
+        --topic campaign-relay.alerts:1 --topic campaign-relay.audit:1
+}
+
+kafka_down() {
+    kafka_cmd quit
+    exec {KAFKA_CONTROL_FD}>&-
+    wait "$KAFKA_PID" 2>/dev/null
+}
+
+# relay_config NAME [EXTRA_YAML]: a relay against the running gcsim.
+relay_config() {
+    cat >"$WORK/$1.yaml" <<EOF
+platform:
+  api_url: $GCSIM_URL
+  login_url: $GCSIM_URL
+  client_id: relay-client
+  client_secret: relay-secret
+  rest_budget_per_minute: 290
+outbox:
+  path: $WORK/$1.db
+log:
+  level: warn
+${2:-}
+EOF
+}
+
+start_relay() { # start_relay NAME: a relay that fails to start stops the benchmark
+    "$BUILD/campaign-relay" run -c "$WORK/$1.yaml" 2>>"$WORK/$1.log" &
+    RELAY_PID=$!
+    track_pid "$RELAY_PID"
+    sleep 0.3
+    if ! kill -0 "$RELAY_PID" 2>/dev/null; then
+        echo "bench: the relay did not start:" >&2
+        tail -5 "$WORK/$1.log" >&2
+        exit 1
+    fi
+}
+
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# rate_of FILE: from "T_MS COUNT" samples, the rate between the first sample with a
+# count and the last sample where the count grew: "RATE TOTAL SECONDS".
+rate_of() {
+    awk 'NR == 1 { base = $2 }
+         $2 > base && !t0 { t0 = prev_t; c0 = prev_c }
+         $2 > last_c { t1 = $1; c1 = $2 }
+         { prev_t = $1; prev_c = $2; last_c = (last_c > $2 ? last_c : $2) }
+         END { s = (t1 - t0) / 1000; if (s <= 0) s = 1;
+               printf "%.0f %d %.1f\n", (c1 - c0) / s, c1 - base, s }' "$1"
+}
+
+# ---------------------------------------------------------------------------------------
+if want ceiling; then
+say "ceiling: gcsim load mode read by ws_discard"
+start_gcsim --campaigns 1 --heartbeat-ms 5000 --load-rate "$CEILING_RATE" \
+    --load-seconds "$LOAD_SECONDS" --load-campaigns 1000
+token=$(curl -sS -u relay-client:relay-secret -d grant_type=client_credentials \
+    "$GCSIM_URL/oauth/token" | jq -r .access_token)
+campaign=$(sim GET /sim/state | jq -r '.campaigns[0].id')
+channel=$(curl -sS -X POST -H "Authorization: Bearer $token" \
+    "$GCSIM_URL/api/v2/notifications/channels" | jq -r .connectUri)
+curl -sS -X PUT -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data "[{\"id\":\"v2.outbound.campaigns.$campaign\"}]" \
+    "${GCSIM_URL}/api/v2/notifications/channels/${channel##*/}/subscriptions" >/dev/null
+discard=$("$BUILD/tools/ws_discard" "$channel" --seconds $((LOAD_SECONDS + 10)) --idle-ms 1000)
+ceiling=$(echo "$discard" | sed -n 's/.*(\([0-9.]*\)\/s).*/\1/p' | cut -d. -f1)
+ceiling_sent=$(grep -o 'gcsim load: .*' "$GCSIM_LOG" | head -1)
+say "$discard; $ceiling_sent"
+result ceiling_frames_per_s "${ceiling:-0}"
+stop_pid "$GCSIM_PID"
+fi
+
+# ---------------------------------------------------------------------------------------
+if want throughput; then
+say "throughput: gcsim load -> relay -> Kafka (acks=all)"
+kafka_up
+start_gcsim --campaigns 1 --heartbeat-ms 5000 --load-rate "$LOAD_RATE" \
+    --load-seconds "$LOAD_SECONDS" --load-campaigns 1000 --load-config-percent 20
+relay_config throughput "sinks:
+  kafka:
+    brokers: $KAFKA_BOOTSTRAP
+    properties:
+      linger.ms: \"5\""
+"$PROBE" count --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 30)) \
+    campaign-relay.audit >"$WORK/audit.count" 2>"$WORK/probe.log" &
+audit_probe=$!
+"$PROBE" count --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 30)) \
+    "${TOPICS[@]}" >"$WORK/events.count" 2>>"$WORK/probe.log" &
+events_probe=$!
+start_relay throughput
+wait_for_line "$GCSIM_LOG" 'gcsim load: sent' $((LOAD_SECONDS + 20)) >/dev/null
+sent_line=$(grep -o 'gcsim load: .*' "$GCSIM_LOG" | head -1)
+sent=$(echo "$sent_line" | awk '{print $4}')
+# Caught up: the audit topic holds one message per notification sent.
+deadline=$((SECONDS + 30))
+while [ $SECONDS -lt $deadline ]; do
+    [ "$(tail -1 "$WORK/audit.count" | cut -d' ' -f2)" -ge "${sent:-0}" ] && break
+    sleep 0.5
+done
+sleep 1
+throughput_rss=$(peak_rss_kib "$RELAY_PID")
+stop_pid "$audit_probe"; stop_pid "$events_probe"
+stop_pid "$RELAY_PID"
+read -r notif_rate notif_total notif_secs < <(rate_of "$WORK/audit.count")
+read -r event_rate event_total _ < <(rate_of "$WORK/events.count")
+say "$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
+    "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB"
+result offered_rate "$LOAD_RATE"
+result gcsim_sent "${sent:-0}"
+result e2e_notifications_per_s "${notif_rate:-0}"
+result e2e_notifications_acked "${notif_total:-0}"
+result e2e_events_per_s "${event_rate:-0}"
+result e2e_events_acked "${event_total:-0}"
+result throughput_relay_vmhwm_kib "${throughput_rss:-}"
+ratio=$(awk -v a="${notif_rate:-0}" -v b="${ceiling:-0}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+result relay_to_ceiling "$ratio"
+stop_pid "$GCSIM_PID"
+kafka_down
+fi
+
+# ---------------------------------------------------------------------------------------
+if want latency; then
+say "latency: $LATENCY_RATE notifications/s to Kafka and to a webhook"
+kafka_up
+"$BUILD/tools/webhook_receiver" --port 0 --out "$WORK/webhook.jsonl" >"$WORK/webhook.out" \
+    2>"$WORK/webhook.log" &
+track_pid $!
+webhook_pid=$!
+webhook_url=$(wait_for_line "$WORK/webhook.out" 'listening on' 10 | sed 's/.*listening on //')
+start_gcsim --campaigns 1 --heartbeat-ms 5000 --load-rate "$LATENCY_RATE" \
+    --load-seconds "$LOAD_SECONDS" --load-campaigns 1000 --load-config-percent 20
+relay_config latency "sinks:
+  kafka:
+    brokers: $KAFKA_BOOTSTRAP
+    properties:
+      linger.ms: \"1\"
+  webhooks:
+    - name: bench
+      url: $webhook_url/events
+      secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+      events: [audit.notification]
+      concurrency: 4"
+"$PROBE" latency --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 40)) \
+    --idle-ms 3000 campaign-relay.audit >"$WORK/latency.out" 2>>"$WORK/probe.log" &
+latency_probe=$!
+wait_for_line "$WORK/latency.out" 'consuming' 10 >/dev/null
+start_relay latency
+wait "$latency_probe"
+sleep 1
+stop_pid "$RELAY_PID"
+stop_pid "$webhook_pid"
+kafka_line=$(grep '^latency: [0-9]' "$WORK/latency.out")
+webhook_line=$("$PROBE" webhook-latency "$WORK/webhook.jsonl")
+say "Kafka: $kafka_line"
+say "webhook: $webhook_line"
+field() { echo "$1" | sed -n "s/.* $2 \([0-9.]*\) ms.*/\1/p"; }
+samples() { echo "$1" | sed -n 's/^latency: \([0-9]*\) samples.*/\1/p'; }
+result latency_offered_rate "$LATENCY_RATE"
+result kafka_latency_samples "$(samples "$kafka_line")"
+for p in p50 p99 p999 max; do
+    result "kafka_latency_${p}_ms" "$(field "$kafka_line" $p)"
+done
+result webhook_latency_samples "$(samples "$webhook_line")"
+for p in p50 p99 p999 max; do
+    result "webhook_latency_${p}_ms" "$(field "$webhook_line" $p)"
+done
+stop_pid "$GCSIM_PID"
+kafka_down
+fi
+
+# ---------------------------------------------------------------------------------------
+if want memory; then
+say "memory: the cache alone, then the whole relay"
+for n in 1000 10000 100000; do
+    line=$("$BUILD/bench/bench_cache_memory" $n)
+    say "$line"
+    result "cache_vmhwm_kib_$n" "$(echo "$line" | sed -n 's/.*after \([0-9]*\) KiB.*/\1/p')"
+done
+sizes=(1000 10000)
+[ "${BENCH_FULL:-0}" = 1 ] && sizes+=(100000)
+for n in "${sizes[@]}"; do
+    # One campaign topic each: 1,000 topics per channel, and never more than the
+    # platform's 20 channels per client (100k campaigns exceed that: 20,000 are followed).
+    channels=$(( (n + 999) / 1000 ))
+    [ "$channels" -gt 20 ] && channels=20
+    start_gcsim --campaigns "$n" --seed 3 --rate-limit 0 --max-channels "$channels" \
+        --heartbeat-ms 5000 --tick-ms 600000 --calls-per-tick 0
+    relay_config "memory$n" "subscriptions:
+  topics: [campaign]
+  max_channels: $channels
+sinks:
+  file:
+    path: $WORK/memory$n.jsonl"
+    start_relay "memory$n"
+    start_s=$SECONDS
+    wait_until $((n / 100 + 60)) sh -c "curl -s $GCSIM_URL/sim/state | jq -e \
+        '[.channels[] | select(.connected and (.topics | length) > 0)] | length == $channels' \
+        >/dev/null"
+    subscribed=$?
+    sleep 2
+    rss=$(peak_rss_kib "$RELAY_PID")
+    say "relay with $n campaigns: VmHWM $rss KiB (subscribed: $([ $subscribed = 0 ] && echo yes \
+        || echo no), $((SECONDS - start_s)) s)"
+    result "relay_vmhwm_kib_$n" "${rss:-}"
+    stop_pid "$RELAY_PID"
+    stop_pid "$GCSIM_PID"
+done
+fi
+
+# ---------------------------------------------------------------------------------------
+if want recovery; then
+say "recovery: 100,000 pending events drained to Kafka after a restart"
+kafka_up
+drain_line=$("$BUILD/bench/bench_drain" --bootstrap "$KAFKA_BOOTSTRAP" --events 100000)
+say "$drain_line"
+result drain_events 100000
+result drain_seconds "$(echo "$drain_line" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p')"
+kafka_down
+fi
+
+# ---------------------------------------------------------------------------------------
+if want micro; then
+say "micro-benchmarks"
+cache_line=$("$BUILD/bench/bench_cache_apply" 1000000 | head -1)
+say "$cache_line"
+result cache_apply_per_s "$(echo "$cache_line" | sed -n 's/.*s: \([0-9]*\) updates\/s.*/\1/p')"
+outbox_line=$("$BUILD/bench/bench_outbox" 100000 | grep NORMAL)
+say "$outbox_line"
+result outbox_append_normal_per_s "$(echo "$outbox_line" | awk '{print $(NF-3)}')"
+fi
+
+# ---------------------------------------------------------------------------------------
+mkdir -p "$OUT_DIR"
+{
+    echo "{"
+    echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+    echo "  \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null)\","
+    echo "  \"cpus\": $(nproc),"
+    count=${#RESULTS[@]}
+    for i in "${!RESULTS[@]}"; do
+        key=${RESULTS[$i]%%=*}
+        value=${RESULTS[$i]#*=}
+        [[ $value =~ ^-?[0-9]+(\.[0-9]+)?$ ]] || value=null
+        printf '  "%s": %s%s\n' "$key" "$value" "$([ $((i + 1)) -lt "$count" ] && echo ,)"
+    done
+    echo "}"
+} >"$OUT_DIR/results.json"
+
+json() { jq -r ".$1 // \"n/a\"" "$OUT_DIR/results.json"; }
+verdict() { # verdict VALUE OP LIMIT
+    awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { if (v == "n/a" || v == "null") { print "n/a"; exit }
+        ok = (op == ">=") ? v + 0 >= l + 0 : v + 0 <= l + 0; print ok ? "met" : "MISSED" }'
+}
+row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
+{
+    echo "campaign-relay benchmark, $(json date), commit $(json commit), $(json cpus) CPUs"
+    echo
+    row "measurement" "result" "target" "status"
+    row "----------------------------------------------------" "--------------" "----------" "------"
+    row "ceiling: ws_discard frames/s" "$(json ceiling_frames_per_s)" "" ""
+    row "end to end: notifications acked by Kafka /s" "$(json e2e_notifications_per_s)" ">= 50000" \
+        "$(verdict "$(json e2e_notifications_per_s)" '>=' 50000)"
+    row "end to end: events acked by Kafka /s" "$(json e2e_events_per_s)" "" ""
+    row "relay / ceiling" "$(json relay_to_ceiling)" ">= 0.5" \
+        "$(verdict "$(json relay_to_ceiling)" '>=' 0.5)"
+    row "gcsim sent (offered $(json offered_rate)/s)" "$(json gcsim_sent)" "" ""
+    for p in p50 p99 p999; do
+        target=""; status=""
+        [ $p = p99 ] && target="<= 15" && status=$(verdict "$(json kafka_latency_p99_ms)" '<=' 15)
+        row "latency @5000/s send -> Kafka $p (ms)" "$(json kafka_latency_${p}_ms)" "$target" "$status"
+    done
+    for p in p50 p99 p999; do
+        row "latency @5000/s send -> webhook 2xx $p (ms)" "$(json webhook_latency_${p}_ms)" "" ""
+    done
+    for n in 1000 10000 100000; do
+        row "cache alone, $n campaigns: VmHWM KiB" "$(json cache_vmhwm_kib_$n)" "" ""
+    done
+    for n in 1000 10000 100000; do
+        target=""; status=""
+        [ $n = 10000 ] && target="<= 65536" && status=$(verdict "$(json relay_vmhwm_kib_$n)" '<=' 65536)
+        row "relay, $n campaigns: VmHWM KiB" "$(json relay_vmhwm_kib_$n)" "$target" "$status"
+    done
+    row "relay VmHWM under full load (KiB)" "$(json throughput_relay_vmhwm_kib)" "" ""
+    row "drain of 100,000 pending events (s)" "$(json drain_seconds)" "<= 3" \
+        "$(verdict "$(json drain_seconds)" '<=' 3)"
+    row "cache_apply updates/s (10k campaigns)" "$(json cache_apply_per_s)" "" ""
+    row "outbox append+commit (NORMAL) events/s" "$(json outbox_append_normal_per_s)" "" ""
+} >"$OUT_DIR/results.txt"
+cat "$OUT_DIR/results.txt"
+echo "results: $OUT_DIR/results.json, $OUT_DIR/results.txt"
