@@ -10,12 +10,28 @@
 #include "util/log.h"
 
 static struct relay *running_relay;
+static volatile sig_atomic_t stop_signals;
 
-static void on_signal(int signo)
+static void on_stop_signal(int signo)
+{
+    (void)signo;
+    if (++stop_signals > 1) {
+        static const char message[] =
+            "campaign-relay: second signal, exiting now; undelivered events stay in the "
+            "outbox and are delivered after the next start\n";
+        ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+        (void)ignored;
+        _exit(1);
+    }
+    if (running_relay)
+        relay_request_stop(running_relay);
+}
+
+static void on_reload_signal(int signo)
 {
     (void)signo;
     if (running_relay)
-        relay_request_stop(running_relay);
+        relay_request_reload(running_relay);
 }
 
 static void print_run_help(FILE *out)
@@ -28,14 +44,32 @@ static void print_run_help(FILE *out)
             "events through the durable outbox to the configured sinks. Logs go to stderr\n"
             "(log.format: logfmt or json).\n"
             "\n"
-            "  -c, --config FILE   configuration file (see config/relay.example.yaml);\n"
-            "                      'campaign-relay check-config FILE' validates it\n"
+            "  -c, --config FILE   configuration file (every key: config/relay.example.yaml;\n"
+            "                      'campaign-relay check-config FILE' validates it)\n"
             "  -h, --help          this text\n"
             "\n"
-            "Signals: SIGTERM or SIGINT stops reading the stream, commits the outbox and\n"
-            "lets the sinks deliver for up to shutdown.grace, then exits 0. A second signal\n"
-            "exits at once; undelivered events stay in the outbox and are delivered after\n"
-            "the next start.\n");
+            "Admin HTTP on admin.listen (default 127.0.0.1:9464; the log says where):\n"
+            "  /healthz            200 while the process runs\n"
+            "  /readyz             200 when every channel is connected and reconciled, every\n"
+            "                      sink delivers and the outbox is below its high-water mark;\n"
+            "                      503 otherwise, the body names the failing check\n"
+            "  /metrics            Prometheus text format\n"
+            "  /v1/campaigns[/ID]  the live campaign cache as JSON\n"
+            "With admin.bearer_token set, /metrics and /v1 need 'Authorization: Bearer TOKEN'.\n"
+            "\n"
+            "Signals:\n"
+            "  SIGTERM, SIGINT     stop reading the stream, commit the outbox, let the sinks\n"
+            "                      deliver for up to shutdown.grace, exit 0. A second signal\n"
+            "                      exits at once; undelivered events stay in the outbox and\n"
+            "                      are delivered after the next start.\n"
+            "  SIGHUP              reload FILE: log level and format, shutdown.grace and the\n"
+            "                      sinks (webhooks added, removed or changed, event filters,\n"
+            "                      Kafka and file settings) apply at once; other changed keys\n"
+            "                      are named in the log and need a restart. A file with\n"
+            "                      errors changes nothing.\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown, 1 when the relay cannot start or stops\n"
+            "on a second signal, 2 on bad usage. docs/reference.md has the whole reference.\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -68,7 +102,7 @@ int cmd_run(int argc, char **argv)
     log_set_level(config->log.level);
     log_set_format(config->log.format);
 
-    struct relay *relay = relay_create(config, errstr, sizeof errstr);
+    struct relay *relay = relay_create(config, path, errstr, sizeof errstr);
     if (!relay) {
         log_error("relay", "cannot start: %s", errstr);
         config_destroy(config);
@@ -77,10 +111,12 @@ int cmd_run(int argc, char **argv)
     running_relay = relay;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     int status = relay_run(relay);

@@ -9,7 +9,11 @@
 #include <cJSON.h>
 #include <libwebsockets.h>
 
+#include "app/admin.h"
+#include "app/metrics.h"
+#include "app/reload.h"
 #include "app/sinks.h"
+#include "app/views.h"
 #include "consumer/consumer.h"
 #include "consumer/platform_worker.h"
 #include "consumer/stream_conn.h"
@@ -27,10 +31,27 @@
  * (with the same event ids). */
 #define SNAPSHOT_INTERVAL_MS 1000
 #define TICK_MS 5
+/* Webhooks disabled by a 410 are looked for this often. */
+#define GONE_CHECK_MS 250
+/* Receive times kept for end-to-end latency: a sink further behind than this many
+ * events is not measured (its deliveries are not in the histogram). */
+#define RECEIPTS_CAPACITY 65536
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define JSON_CONTENT_TYPE "application/json"
+
+enum pressure_news { PRESSURE_NONE = 0, PRESSURE_RAISED, PRESSURE_CLEARED };
 
 struct relay {
-    const struct relay_config *config;
+    const struct relay_config *config;   /* as started: what everything but the sinks uses */
+    struct relay_config *reloaded;       /* the last configuration applied by a reload */
+    char *config_path;
+    int64_t grace_ms;
     struct lws_context *context;
+    struct lws_protocols stream_protocol; /* the stream's, with the receive time noted */
+    const struct lws_protocols *pprotocols[3];
+    struct admin_server *admin;
+    struct metrics_receipts *receipts;
+    int64_t frame_received_us; /* while a stream frame is being handled; else 0 */
     struct outbox *outbox;
     struct audit_chain *audit;
     struct events_builder *events;
@@ -42,7 +63,16 @@ struct relay {
     bool events_refused; /* the outbox refused events: reconcile once it has room */
     bool outbox_failing;
     atomic_int stop_requests;
+    atomic_int reload_requests;
+    int reloads_seen;
     bool stopping;
+    /* Outbox pressure news from whichever thread saw the flag change. */
+    atomic_int pressure_news;
+    _Atomic int64_t pressure_used_bytes;
+    int64_t last_gone_check_ms;
+    int64_t started_wall_ms;
+    uint64_t alerts_raised;
+    uint64_t reloads_ok, reloads_failed;
 };
 
 /* ---- consumer output: the outbox -------------------------------------------------- */
@@ -51,10 +81,13 @@ static int output_emit(void *opaque, struct relay_event *event)
 {
     struct relay *r = opaque;
     char errstr[512];
-    int rc = outbox_append(r->outbox, event, NULL, NULL, errstr, sizeof errstr);
+    int64_t seq = 0;
+    int rc = outbox_append(r->outbox, event, NULL, &seq, errstr, sizeof errstr);
     relay_event_free(event);
     if (rc == OUTBOX_OK) {
         r->outbox_failing = false;
+        if (r->frame_received_us > 0)
+            metrics_receipts_record(r->receipts, seq, r->frame_received_us);
         return 0;
     }
     if (!r->events_refused)
@@ -70,17 +103,21 @@ static int output_emit_audit(void *opaque, struct relay_event *event)
     char errstr[512];
     cJSON *data = cJSON_Parse(event->data);
     int rc = OUTBOX_ERROR;
+    int64_t seq = 0;
     if (data) {
         rc = audit_chain_append(r->audit, event->id, event->type, event->source,
-                                event->subject, event->time_ms, data, NULL, errstr,
+                                event->subject, event->time_ms, data, &seq, errstr,
                                 sizeof errstr);
         cJSON_Delete(data);
     } else {
         snprintf(errstr, sizeof errstr, "audit event data is not JSON");
     }
     relay_event_free(event);
-    if (rc == OUTBOX_OK)
+    if (rc == OUTBOX_OK) {
+        if (r->frame_received_us > 0)
+            metrics_receipts_record(r->receipts, seq, r->frame_received_us);
         return 0;
+    }
     if (!r->events_refused)
         log_error(COMPONENT, "outbox refused an audit event (%s)", errstr);
     r->events_refused = true;
@@ -109,6 +146,240 @@ static void output_state_set(void *opaque, const char *key, const char *value)
         log_warn(COMPONENT, "cannot store %s in the outbox: %s", full, errstr);
 }
 
+/* ---- alerts the relay raises itself ---------------------------------------------- */
+
+static void raise_alert(struct relay *r, const char *name, enum events_severity severity,
+                        const char *dedup_key, const char *occurrence, const char *summary,
+                        const char *details_json)
+{
+    struct events_alert alert = {
+        .name = name,
+        .severity = severity,
+        .dedup_key = dedup_key,
+        .occurrence = occurrence,
+        .summary = summary,
+        .details_json = details_json,
+        .raised_ms = time_now_ms(),
+    };
+    char errstr[512];
+    struct relay_event *event = events_alert(r->events, &alert, errstr, sizeof errstr);
+    if (!event) {
+        log_error(COMPONENT, "cannot build alert.%s: %s", name, errstr);
+        return;
+    }
+    int rc = outbox_append(r->outbox, event, NULL, NULL, errstr, sizeof errstr);
+    relay_event_free(event);
+    if (rc != OUTBOX_OK) {
+        log_error(COMPONENT, "cannot store alert.%s (%s): %s", name, summary, errstr);
+        return;
+    }
+    r->alerts_raised++;
+    log_warn(COMPONENT, "alert.%s: %s", name, summary);
+}
+
+/* Outbox maintenance or the writer saw the pressure flag change: note it for the loop,
+ * which raises the alert (the callback may run inside an outbox call). */
+static void on_outbox_pressure(void *opaque, bool pressured, int64_t used_bytes,
+                               int64_t max_bytes)
+{
+    struct relay *r = opaque;
+    atomic_store(&r->pressure_used_bytes, used_bytes);
+    atomic_store(&r->pressure_news, pressured ? PRESSURE_RAISED : PRESSURE_CLEARED);
+}
+
+static void report_pressure(struct relay *r)
+{
+    int news = atomic_exchange(&r->pressure_news, PRESSURE_NONE);
+    if (news == PRESSURE_NONE)
+        return;
+    int64_t used = atomic_load(&r->pressure_used_bytes);
+    int64_t max = r->config->outbox.max_bytes;
+    double percent = max > 0 ? 100.0 * (double)used / (double)max : 0.0;
+    char occurrence[32], summary[256], details[256];
+    snprintf(occurrence, sizeof occurrence, "%llu%s",
+             (unsigned long long)outbox_pressure_episodes(r->outbox),
+             news == PRESSURE_RAISED ? "" : "-resolved");
+    snprintf(details, sizeof details,
+             "{\"state\":\"%s\",\"usedBytes\":%lld,\"maxBytes\":%lld,\"highWater\":%g}",
+             news == PRESSURE_RAISED ? "raised" : "resolved", (long long)used, (long long)max,
+             r->config->outbox.high_water);
+    if (news == PRESSURE_RAISED)
+        snprintf(summary, sizeof summary,
+                 "Outbox at %.0f%% of its disk budget (high-water mark %.0f%%): a sink is "
+                 "behind", percent, r->config->outbox.high_water * 100.0);
+    else
+        snprintf(summary, sizeof summary, "Outbox back below its high-water mark (%.0f%%)",
+                 percent);
+    raise_alert(r, "outbox_pressure",
+                news == PRESSURE_RAISED ? EVENTS_SEVERITY_CRITICAL : EVENTS_SEVERITY_INFO,
+                "outbox_pressure", occurrence, summary, details);
+}
+
+static void report_webhook_disabled(void *ctx, const char *sink, const char *url)
+{
+    struct relay *r = ctx;
+    char summary[512], occurrence[32];
+    struct strbuf details;
+    strbuf_init(&details);
+    strbuf_append(&details, "{\"sink\":");
+    strbuf_append_json_string(&details, sink);
+    strbuf_append(&details, ",\"url\":");
+    strbuf_append_json_string(&details, url);
+    strbuf_append(&details, ",\"status\":410}");
+    snprintf(summary, sizeof summary,
+             "Webhook %s answered 410 Gone: the endpoint is disabled and its events are "
+             "dead-lettered until the configuration is fixed and reloaded", sink);
+    snprintf(occurrence, sizeof occurrence, "%lld", (long long)time_now_ms());
+    raise_alert(r, "webhook_disabled", EVENTS_SEVERITY_CRITICAL, sink, occurrence, summary,
+                strbuf_cstr(&details));
+    strbuf_free(&details);
+}
+
+/* ---- readiness and the admin endpoints ---------------------------------------------- */
+
+static bool check_ready(struct relay *r, struct strbuf *report)
+{
+    bool ready = true;
+    char why[256];
+    if (r->stopping) {
+        strbuf_append(report, "relay: shutting down\n");
+        ready = false;
+    }
+    if (consumer_ready(r->consumer, why, sizeof why)) {
+        strbuf_appendf(report, "stream: ok (%zu channel(s) connected, %zu topic(s))\n",
+                       consumer_channels_connected(r->consumer),
+                       consumer_topic_count(r->consumer));
+    } else {
+        strbuf_appendf(report, "stream: %s\n", why);
+        ready = false;
+    }
+    if (!relay_sinks_delivering(r->sinks, time_mono_ms(), report))
+        ready = false;
+    int64_t used = outbox_used_bytes(r->outbox);
+    int64_t max = r->config->outbox.max_bytes;
+    double percent = max > 0 ? 100.0 * (double)used / (double)max : 0.0;
+    if (r->outbox_failing) {
+        strbuf_append(report, "outbox: commits are failing (see the log)\n");
+        ready = false;
+    } else if (outbox_full(r->outbox)) {
+        strbuf_appendf(report, "outbox: full (%.0f%% of max_bytes): events are refused\n",
+                       percent);
+        ready = false;
+    } else if (outbox_pressure(r->outbox)) {
+        strbuf_appendf(report, "outbox: above its high-water mark (%.0f%% of max_bytes)\n",
+                       percent);
+        ready = false;
+    } else {
+        strbuf_appendf(report, "outbox: ok (%.0f%% of max_bytes)\n", percent);
+    }
+    return ready;
+}
+
+static void serve_healthz(void *opaque, const struct admin_request *request,
+                          struct admin_response *response)
+{
+    strbuf_append(&response->body, "ok\n");
+}
+
+static void serve_readyz(void *opaque, const struct admin_request *request,
+                         struct admin_response *response)
+{
+    struct relay *r = opaque;
+    struct strbuf report;
+    strbuf_init(&report);
+    bool ready = check_ready(r, &report);
+    response->status = ready ? 200 : 503;
+    strbuf_append(&response->body, ready ? "ready\n" : "not ready\n");
+    strbuf_append(&response->body, strbuf_cstr(&report));
+    strbuf_free(&report);
+}
+
+static void serve_metrics(void *opaque, const struct admin_request *request,
+                          struct admin_response *response)
+{
+    struct relay *r = opaque;
+    struct strbuf ignored;
+    strbuf_init(&ignored);
+    struct views_sources sources = {
+        .consumer = r->consumer,
+        .worker = r->worker,
+        .outbox = r->outbox,
+        .outbox_max_bytes = r->config->outbox.max_bytes,
+        .sinks = r->sinks,
+        .ready = check_ready(r, &ignored),
+        .alerts_raised = r->alerts_raised,
+        .reloads_ok = r->reloads_ok,
+        .reloads_failed = r->reloads_failed,
+        .started_wall_ms = r->started_wall_ms,
+    };
+    strbuf_free(&ignored);
+    response->content_type = METRICS_CONTENT_TYPE;
+    views_metrics(&sources, &response->body);
+}
+
+static void serve_campaigns(void *opaque, const struct admin_request *request,
+                            struct admin_response *response)
+{
+    struct relay *r = opaque;
+    static const char prefix[] = "/v1/campaigns/";
+    const char *id = strncmp(request->path, prefix, sizeof prefix - 1) == 0
+                         ? request->path + sizeof prefix - 1
+                         : NULL;
+    response->content_type = JSON_CONTENT_TYPE;
+    if (id && !id[0])
+        id = NULL;
+    if (!views_campaigns(consumer_cache(r->consumer), id, &response->body))
+        response->status = 404;
+}
+
+static const struct admin_route admin_routes[] = {
+    {"/healthz", false, true, serve_healthz},
+    {"/readyz", false, true, serve_readyz},
+    {"/metrics", false, false, serve_metrics},
+    {"/v1/campaigns", false, false, serve_campaigns},
+    {"/v1/campaigns/", true, false, serve_campaigns},
+};
+
+/* ---- reload --------------------------------------------------------------------------- */
+
+static void reload_configuration(struct relay *r)
+{
+    char errstr[8192];
+    struct relay_config *loaded = config_load_file(r->config_path, errstr, sizeof errstr);
+    if (!loaded) {
+        r->reloads_failed++;
+        log_error(COMPONENT, "reload: %s does not load; still running with the previous "
+                             "configuration:\n%s", r->config_path, errstr);
+        return;
+    }
+    struct strbuf changes, restart;
+    strbuf_init(&changes);
+    strbuf_init(&restart);
+    if (relay_sinks_reload(r->sinks, loaded, &changes, errstr, sizeof errstr) != 0) {
+        r->reloads_failed++;
+        log_error(COMPONENT, "reload: %s; still running with the previous configuration",
+                  errstr);
+        config_destroy(loaded);
+        strbuf_free(&changes);
+        strbuf_free(&restart);
+        return;
+    }
+    r->reloads_ok++;
+    log_set_level(loaded->log.level);
+    log_set_format(loaded->log.format);
+    r->grace_ms = loaded->shutdown.grace_ms;
+    log_info(COMPONENT, "reload: applied %s (sinks: %s; log level %s, shutdown grace %lld ms)",
+             r->config_path, changes.len ? strbuf_cstr(&changes) : "unchanged",
+             log_level_name(loaded->log.level), (long long)r->grace_ms);
+    if (reload_restart_keys(r->config, loaded, &restart) > 0)
+        log_warn(COMPONENT, "reload: these settings changed but need a restart to take "
+                            "effect (the old values stay in use): %s", strbuf_cstr(&restart));
+    config_destroy(r->reloaded);
+    r->reloaded = loaded;
+    strbuf_free(&changes);
+    strbuf_free(&restart);
+}
+
 /* ---- the loop ---------------------------------------------------------------------- */
 
 static void handle_completion(void *ctx, const struct platform_completion *completion)
@@ -127,6 +398,20 @@ static int callback_relay(struct lws *wsi, enum lws_callback_reasons reason, voi
             platform_worker_drain(r->worker, handle_completion, r);
     }
     return 0;
+}
+
+/* The stream's own protocol, with the arrival time of each frame noted so the events
+ * built from it can be measured end to end. */
+static int callback_stream_timed(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                                 void *in, size_t len)
+{
+    if (reason != LWS_CALLBACK_CLIENT_RECEIVE)
+        return stream_conn_protocol.callback(wsi, reason, user, in, len);
+    struct relay *r = lws_context_user(lws_get_context(wsi));
+    r->frame_received_us = time_mono_us();
+    int rc = stream_conn_protocol.callback(wsi, reason, user, in, len);
+    r->frame_received_us = 0;
+    return rc;
 }
 
 static void wake_loop(void *opaque)
@@ -158,6 +443,17 @@ static void tick(lws_sorted_usec_list_t *sul)
         consumer_stop(r->consumer);
         lws_cancel_service(r->context);
         return;
+    }
+    int reloads = atomic_load(&r->reload_requests);
+    if (reloads != r->reloads_seen) {
+        r->reloads_seen = reloads;
+        reload_configuration(r);
+    }
+    relay_sinks_service(r->sinks);
+    report_pressure(r);
+    if (now - r->last_gone_check_ms >= GONE_CHECK_MS) {
+        r->last_gone_check_ms = now;
+        relay_sinks_take_disabled(r->sinks, report_webhook_disabled, r);
     }
     if (consumer_snapshot_dirty(r->consumer) && now - r->last_snapshot_ms >= SNAPSHOT_INTERVAL_MS)
         save_snapshot(r, now);
@@ -198,12 +494,42 @@ static void restore_snapshot(void *opaque, const char *key, const char *json)
                  cache_count(consumer_cache(r->consumer)));
 }
 
-struct relay *relay_create(const struct relay_config *config, char *errstr, size_t errstr_size)
+static int start_admin(struct relay *r, char *errstr, size_t errstr_size)
+{
+    const struct config_admin *ac = &r->config->admin;
+    struct admin_options options = {
+        .context = r->context,
+        .host = ac->listen_host,
+        .port = ac->listen_port,
+        .bearer_token = ac->bearer_token,
+        .routes = admin_routes,
+        .route_count = sizeof admin_routes / sizeof admin_routes[0],
+        .opaque = r,
+    };
+    r->admin = admin_server_create(&options, errstr, errstr_size);
+    if (!r->admin)
+        return -1;
+    bool v6 = strchr(ac->listen_host, ':') != NULL;
+    log_info(COMPONENT, "admin endpoints on http://%s%s%s:%d (/healthz /readyz /metrics "
+                        "/v1/campaigns)%s",
+             v6 ? "[" : "", ac->listen_host, v6 ? "]" : "", admin_server_port(r->admin),
+             ac->bearer_token ? "; /metrics and /v1 need the bearer token" : "");
+    return 0;
+}
+
+struct relay *relay_create(const struct relay_config *config, const char *config_path,
+                           char *errstr, size_t errstr_size)
 {
     struct relay *r = calloc(1, sizeof *r);
     if (!r)
         abort();
     r->config = config;
+    r->config_path = strdup(config_path ? config_path : config->source_name);
+    if (!r->config_path)
+        abort();
+    r->grace_ms = config->shutdown.grace_ms;
+    r->started_wall_ms = time_now_ms();
+    r->receipts = metrics_receipts_create(RECEIPTS_CAPACITY);
 
     struct outbox_options ob = {
         .path = config->outbox.path,
@@ -212,6 +538,8 @@ struct relay *relay_create(const struct relay_config *config, char *errstr, size
         .commit_interval_ms = config->outbox.commit_interval_ms,
         .commit_max_events = config->outbox.commit_max_events,
         .synchronous_full = config->outbox.synchronous_full,
+        .on_pressure = on_outbox_pressure,
+        .pressure_opaque = r,
     };
     r->outbox = outbox_create(&ob, errstr, errstr_size);
     if (!r->outbox)
@@ -225,27 +553,37 @@ struct relay *relay_create(const struct relay_config *config, char *errstr, size
         goto fail;
     }
 
-    r->sinks = relay_sinks_create(config, r->outbox, errstr, errstr_size);
+    r->sinks = relay_sinks_create(config, r->outbox, r->receipts, errstr, errstr_size);
     if (!r->sinks)
         goto fail;
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = relay_protocols;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = r;
     info.gid = -1;
     info.uid = -1;
-    static const struct lws_protocols *pprotocols[] = {&relay_protocols[0],
-                                                       &stream_conn_protocol, NULL};
-    info.pprotocols = pprotocols;
+    r->stream_protocol = stream_conn_protocol;
+    r->stream_protocol.callback = callback_stream_timed;
+    r->pprotocols[0] = &relay_protocols[0];
+    r->pprotocols[1] = &r->stream_protocol;
+    r->pprotocols[2] = NULL;
+    info.pprotocols = r->pprotocols;
     info.protocols = NULL;
     lws_set_log_level(LLL_ERR, NULL);
     r->context = lws_create_context(&info);
     if (!r->context) {
         snprintf(errstr, errstr_size, "cannot create the libwebsockets context");
         goto fail;
+    }
+    if (start_admin(r, errstr, errstr_size) != 0) {
+        if (config->admin.listen_given)
+            goto fail;
+        /* Only the default address was tried: run without the endpoints rather than
+         * not at all, and say so. */
+        log_error(COMPONENT, "%s; running without the admin endpoints (set admin.listen, "
+                             "port 0 picks a free port)", errstr);
     }
 
     struct platform_worker_options wo;
@@ -294,6 +632,11 @@ void relay_request_stop(struct relay *r)
     atomic_fetch_add(&r->stop_requests, 1);
 }
 
+void relay_request_reload(struct relay *r)
+{
+    atomic_fetch_add(&r->reload_requests, 1);
+}
+
 int relay_run(struct relay *r)
 {
     log_info(COMPONENT, "starting: platform %s, outbox %s", r->config->platform.api_url,
@@ -316,6 +659,7 @@ int relay_run(struct relay *r)
     while (time_mono_ms() < until && atomic_load(&r->stop_requests) < 2)
         lws_service(r->context, 0);
     lws_sul_cancel(&r->tick);
+    report_pressure(r);
 
     char errstr[512];
     if (consumer_snapshot_dirty(r->consumer))
@@ -324,9 +668,14 @@ int relay_run(struct relay *r)
         log_error(COMPONENT, "final outbox commit failed: %s", errstr);
     int64_t committed = outbox_committed_seq(r->outbox);
     log_info(COMPONENT, "draining sinks up to event %lld (grace %lld ms)", (long long)committed,
-             (long long)r->config->shutdown.grace_ms);
-    relay_sinks_stop(r->sinks, r->config->shutdown.grace_ms, &r->stop_requests);
-    log_info(COMPONENT, "stopped");
+             (long long)r->grace_ms);
+    relay_sinks_stop(r->sinks, r->grace_ms, &r->stop_requests);
+    int64_t lowest = relay_sinks_min_cursor(r->sinks);
+    if (lowest >= 0 && lowest < committed)
+        log_info(COMPONENT, "stopped; %lld event(s) wait in the outbox for the next start",
+                 (long long)(committed - lowest));
+    else
+        log_info(COMPONENT, "stopped; every sink has every event");
     return 0;
 }
 
@@ -339,10 +688,14 @@ void relay_destroy(struct relay *r)
     consumer_destroy(r->consumer);
     if (r->context)
         lws_context_destroy(r->context);
+    admin_server_destroy(r->admin);
     platform_worker_destroy(r->worker);
     relay_sinks_destroy(r->sinks);
     audit_chain_destroy(r->audit);
     events_builder_destroy(r->events);
     outbox_destroy(r->outbox);
+    metrics_receipts_destroy(r->receipts);
+    config_destroy(r->reloaded);
+    free(r->config_path);
     free(r);
 }

@@ -175,6 +175,7 @@ struct config_admin {
     char *listen;      /* "127.0.0.1:9464" as given */
     char *listen_host; /* "127.0.0.1" (brackets of an IPv6 literal removed) */
     int listen_port;   /* 0 asks the kernel for an ephemeral port */
+    bool listen_given; /* admin.listen was in the file (else the default applies) */
     char *bearer_token; /* secret; NULL when not set */
 };
 

@@ -20,6 +20,7 @@ static const char *const patterns[] = {
     "alert.dead_letter",
     "alert.outbox_pressure",
     "alert.active_limit",
+    "alert.webhook_disabled",
     "audit.notification",
     "audit.action",
     "campaign.*",

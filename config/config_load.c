@@ -529,6 +529,7 @@ static void load_admin(struct config_loader *l, const struct config_node *root)
             config_replace_string(&a->listen, text);
             config_replace_string(&a->listen_host, config_xstrdup(host));
             a->listen_port = port;
+            a->listen_given = true;
         } else if (text != NULL) {
             char quoted[CONFIG_ECHO_MAX + 16];
             config_quote_value(text, quoted, sizeof quoted);

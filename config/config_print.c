@@ -226,7 +226,7 @@ static void print_events_and_outbox(FILE *out, const struct relay_config *cfg)
     line_double(out, "  ", "high_water", o->high_water);
     line_duration(out, "  ", "commit_interval", o->commit_interval_ms);
     line_int(out, "  ", "commit_max_events", o->commit_max_events);
-    line_string(out, "  ", "synchronous", o->synchronous_full ? "full" : "normal");
+    fprintf(out, "  synchronous: %s\n", o->synchronous_full ? "full" : "normal");
 }
 
 static void print_webhook(FILE *out, const struct config_webhook *w)

@@ -62,6 +62,8 @@ sinks:
     path: $work/events.jsonl
   kafka:
     brokers: "$bootstrap"
+admin:
+  listen: 127.0.0.1:0
 log:
   level: info
 EOF
@@ -69,6 +71,8 @@ EOF
 "$build/campaign-relay" run -c "$work/relay.yaml" 2>"$work/relay.log" &
 relay_pid=$!
 pids+=($relay_pid)
+line=$(wait_line "$work/relay.log" 'admin endpoints on http://') || exit 1
+admin=$(echo "$line" | grep -o 'http://[0-9.:]*')
 
 first_campaign=$(curl -s "$sim_url/sim/state" | jq -r '.campaigns[0].id')
 cat <<EOF
@@ -76,6 +80,7 @@ campaign-relay demo
   simulator   $sim_url   (8 campaigns, random transitions every ~1.5 s)
   kafka mock  $bootstrap
   relay log   $work/relay.log
+  admin       $admin   (/healthz /readyz /metrics /v1/campaigns)
   events      $work/events.jsonl
 
 Try, in another terminal:
@@ -84,6 +89,9 @@ Try, in another terminal:
   curl -s -XPOST $sim_url/sim/campaigns/$first_campaign/status -d '{"status":"on"}'
   curl -s -XPOST $sim_url/sim/faults/drop-socket -d '{}'      # the relay reconnects and reconciles
   curl -s -XPOST $sim_url/sim/faults/socket-closing -d '{"grace_ms":3000}'
+  curl -s $admin/readyz                                    # which checks pass
+  curl -s $admin/v1/campaigns | jq '.campaigns[] | {name, state, since}'
+  curl -s $admin/metrics | grep -E '^campaign_relay_(sink_delivered|notifications_received)'
   build/campaign-relay audit verify $work/events.jsonl
 
 Events as they are delivered (type, campaign, change); audit.notification and
