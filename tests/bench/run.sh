@@ -166,7 +166,7 @@ result e2e_notifications_acked "${notif_total:-0}"
 result e2e_events_per_s "${event_rate:-0}"
 result e2e_events_acked "${event_total:-0}"
 result throughput_relay_vmhwm_kib "${throughput_rss:-}"
-ratio=$(awk -v a="${notif_rate:-0}" -v b="${ceiling:-0}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+ratio=$(awk -v a="${notif_rate:-0}" -v b="${ceiling:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 result relay_to_ceiling "$ratio"
 stop_pid "$GCSIM_PID"
 kafka_down
