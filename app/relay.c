@@ -24,12 +24,9 @@
 #include "util/timeutil.h"
 
 #define COMPONENT "relay"
-#define SNAPSHOT_KEY "campaigns"
+/* The single-row snapshot of earlier versions: read once for upgrades, then dropped. */
+#define LEGACY_SNAPSHOT_KEY "campaigns"
 #define STATE_PREFIX "consumer."
-/* The cache snapshot rides along with a commit at most this often: a crash costs at
- * most this much of cache history, which the post-restart reconciliation re-derives
- * (with the same event ids). */
-#define SNAPSHOT_INTERVAL_MS 1000
 #define TICK_MS 5
 /* Webhooks disabled by a 410 are looked for this often. */
 #define GONE_CHECK_MS 250
@@ -59,7 +56,6 @@ struct relay {
     struct consumer *consumer;
     struct relay_sinks *sinks;
     lws_sorted_usec_list_t tick;
-    int64_t last_snapshot_ms;
     bool events_refused; /* the outbox refused events: reconcile once it has room */
     bool outbox_failing;
     atomic_int stop_requests;
@@ -144,6 +140,21 @@ static void output_state_set(void *opaque, const char *key, const char *value)
     snprintf(full, sizeof full, STATE_PREFIX "%s", key);
     if (outbox_meta_set(r->outbox, full, value, errstr, sizeof errstr) != OUTBOX_OK)
         log_warn(COMPONENT, "cannot store %s in the outbox: %s", full, errstr);
+}
+
+/* One cache row per campaign (or contact list), in the same transaction as the events
+ * of the change: after a crash the restored cache is exactly what the committed events
+ * say, so reconciliation finds every change made while the relay was down. */
+static void output_snapshot_put(void *opaque, const char *key, const char *json)
+{
+    struct relay *r = opaque;
+    char errstr[512];
+    if (outbox_snapshot_put(r->outbox, key, json, errstr, sizeof errstr) != OUTBOX_OK) {
+        if (!r->events_refused)
+            log_error(COMPONENT, "cannot store the cache row %s (%s); the stream will be "
+                                 "reconciled once there is room", key, errstr);
+        r->events_refused = true;
+    }
 }
 
 /* ---- alerts the relay raises itself ---------------------------------------------- */
@@ -421,18 +432,6 @@ static void wake_loop(void *opaque)
         lws_cancel_service(r->context);
 }
 
-static void save_snapshot(struct relay *r, int64_t now)
-{
-    struct strbuf json;
-    strbuf_init(&json);
-    consumer_snapshot(r->consumer, &json);
-    char errstr[512];
-    if (outbox_snapshot_put(r->outbox, SNAPSHOT_KEY, strbuf_cstr(&json), errstr, sizeof errstr))
-        log_warn(COMPONENT, "cannot store the cache snapshot: %s", errstr);
-    strbuf_free(&json);
-    r->last_snapshot_ms = now;
-}
-
 static void tick(lws_sorted_usec_list_t *sul)
 {
     struct relay *r = lws_container_of(sul, struct relay, tick);
@@ -455,8 +454,6 @@ static void tick(lws_sorted_usec_list_t *sul)
         r->last_gone_check_ms = now;
         relay_sinks_take_disabled(r->sinks, report_webhook_disabled, r);
     }
-    if (consumer_snapshot_dirty(r->consumer) && now - r->last_snapshot_ms >= SNAPSHOT_INTERVAL_MS)
-        save_snapshot(r, now);
     char errstr[512];
     if (outbox_flush_due(r->outbox, now, errstr, sizeof errstr) != OUTBOX_OK) {
         if (!r->outbox_failing)
@@ -481,15 +478,41 @@ static const struct lws_protocols relay_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static void restore_snapshot(void *opaque, const char *key, const char *json)
+struct restore_state {
+    struct relay *relay;
+    char *legacy;
+};
+
+static void restore_row(void *opaque, const char *key, const char *json)
 {
-    struct relay *r = opaque;
-    if (strcmp(key, SNAPSHOT_KEY) != 0)
+    struct restore_state *rs = opaque;
+    if (strcmp(key, LEGACY_SNAPSHOT_KEY) == 0) {
+        free(rs->legacy);
+        rs->legacy = strdup(json);
         return;
-    char errstr[256];
-    if (consumer_restore(r->consumer, json, strlen(json), errstr, sizeof errstr))
+    }
+    consumer_restore_row(rs->relay->consumer, key, json);
+}
+
+static void restore_snapshot(struct relay *r)
+{
+    struct restore_state rs = {.relay = r};
+    char errstr[512];
+    if (outbox_snapshot_load(r->outbox, restore_row, &rs, errstr, sizeof errstr)) {
+        log_warn(COMPONENT, "cannot read the stored cache snapshot: %s", errstr);
+    } else if (consumer_restore_finish(r->consumer, errstr, sizeof errstr)) {
         log_warn(COMPONENT, "ignoring the stored cache snapshot: %s", errstr);
-    else
+    } else if (rs.legacy && cache_count(consumer_cache(r->consumer)) == 0 &&
+               consumer_restore(r->consumer, rs.legacy, strlen(rs.legacy), errstr,
+                                sizeof errstr)) {
+        log_warn(COMPONENT, "ignoring the stored cache snapshot: %s", errstr);
+    }
+    if (rs.legacy) {
+        /* Rows replace the single snapshot; the first changes rewrite what matters. */
+        outbox_snapshot_put(r->outbox, LEGACY_SNAPSHOT_KEY, NULL, errstr, sizeof errstr);
+        free(rs.legacy);
+    }
+    if (cache_count(consumer_cache(r->consumer)) > 0)
         log_info(COMPONENT, "restored %zu campaign(s) from the outbox",
                  cache_count(consumer_cache(r->consumer)));
 }
@@ -611,15 +634,14 @@ struct relay *relay_create(const struct relay_config *config, const char *config
             .emit_audit = output_emit_audit,
             .state_get = output_state_get,
             .state_set = output_state_set,
+            .snapshot_put = output_snapshot_put,
             .opaque = r,
         },
     };
     r->consumer = consumer_create(&co, errstr, errstr_size);
     if (!r->consumer)
         goto fail;
-    char snap_err[256];
-    if (outbox_snapshot_load(r->outbox, restore_snapshot, r, snap_err, sizeof snap_err))
-        log_warn(COMPONENT, "cannot read the stored cache snapshot: %s", snap_err);
+    restore_snapshot(r);
     return r;
 
 fail:
@@ -662,8 +684,6 @@ int relay_run(struct relay *r)
     report_pressure(r);
 
     char errstr[512];
-    if (consumer_snapshot_dirty(r->consumer))
-        save_snapshot(r, time_mono_ms());
     if (outbox_flush(r->outbox, errstr, sizeof errstr) != OUTBOX_OK)
         log_error(COMPONENT, "final outbox commit failed: %s", errstr);
     int64_t committed = outbox_committed_seq(r->outbox);

@@ -10,7 +10,7 @@
 
 #include "util/strmap.h"
 
-#define SNAPSHOT_FORMAT "campaign-relay.cache.v1"
+#define SNAPSHOT_FORMAT CACHE_SNAPSHOT_FORMAT
 #define ERRORS_SUMMARY_MAX 240
 
 struct cache {
@@ -522,6 +522,11 @@ static void serialize_entry(const struct cache_entry *e, struct strbuf *out)
     if (e->last_event_id[0])
         append_member_string(out, "lastEventId", e->last_event_id);
     strbuf_append_char(out, '}');
+}
+
+void cache_entry_serialize(const struct cache_entry *entry, struct strbuf *out)
+{
+    serialize_entry(entry, out);
 }
 
 void cache_snapshot_serialize(const struct cache *cache, struct strbuf *out)

@@ -166,7 +166,12 @@ const char *cache_import_state(const struct cache *cache, const char *contact_li
 /* The import state of the entry's contact list, NULL when unknown. */
 const char *cache_entry_import_state(const struct cache *cache, const struct cache_entry *entry);
 
+#define CACHE_SNAPSHOT_FORMAT "campaign-relay.cache.v1"
 void cache_snapshot_serialize(const struct cache *cache, struct strbuf *out);
+/* One entry as it appears in the snapshot's "campaigns" array, so a snapshot can be
+ * kept as one row per campaign and reassembled as
+ * {"format":CACHE_SNAPSHOT_FORMAT,"campaigns":[rows…],"contactLists":[…]}. */
+void cache_entry_serialize(const struct cache_entry *entry, struct strbuf *out);
 int cache_snapshot_restore(struct cache *cache, const char *text, size_t len, char *errstr,
                            size_t errstr_size);
 

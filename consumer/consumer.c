@@ -43,7 +43,8 @@ struct consumer {
     int64_t gap_regained_at_ms;
     unsigned gap_slots;
 
-    bool snapshot_dirty;
+    struct strbuf restore_campaigns; /* rows gathered by consumer_restore_row() */
+    struct strbuf restore_lists;
     struct strmap *stats_last_ms; /* campaign id -> last dialer_stats event time (boxed) */
     struct consumer_counters counters;
 };
@@ -88,6 +89,49 @@ static void emit_alert(struct consumer *c, const char *name, enum events_severit
     emit(c, event);
 }
 
+#define SNAPSHOT_CAMPAIGN_PREFIX "campaign/"
+#define SNAPSHOT_LIST_PREFIX "contactlist/"
+
+static void persist_campaign(struct consumer *c, const struct cache_entry *e)
+{
+    if (!c->options.output.snapshot_put)
+        return;
+    char key[160];
+    snprintf(key, sizeof key, SNAPSHOT_CAMPAIGN_PREFIX "%s", e->id);
+    struct strbuf json;
+    strbuf_init(&json);
+    cache_entry_serialize(e, &json);
+    c->options.output.snapshot_put(c->options.output.opaque, key, strbuf_cstr(&json));
+    strbuf_free(&json);
+}
+
+static void persist_removed(struct consumer *c, const char *campaign_id)
+{
+    if (!c->options.output.snapshot_put)
+        return;
+    char key[160];
+    snprintf(key, sizeof key, SNAPSHOT_CAMPAIGN_PREFIX "%s", campaign_id);
+    c->options.output.snapshot_put(c->options.output.opaque, key, NULL);
+}
+
+static void persist_import_state(struct consumer *c, const char *list_id, const char *state)
+{
+    if (!c->options.output.snapshot_put)
+        return;
+    char key[160];
+    snprintf(key, sizeof key, SNAPSHOT_LIST_PREFIX "%s", list_id);
+    struct strbuf json;
+    strbuf_init(&json);
+    strbuf_append(&json, "{\"id\":");
+    strbuf_append_json_string(&json, list_id);
+    strbuf_append(&json, ",\"importState\":");
+    strbuf_append_json_string(&json, state);
+    strbuf_append_char(&json, '}');
+    c->options.output.snapshot_put(c->options.output.opaque, key,
+                                   state ? strbuf_cstr(&json) : NULL);
+    strbuf_free(&json);
+}
+
 /* Turns one cache change into its events and records the last event id. */
 static void emit_change(struct consumer *c, const struct cache_change *change,
                         const struct events_observation *obs)
@@ -102,7 +146,7 @@ static void emit_change(struct consumer *c, const struct cache_change *change,
         c->counters.duplicate_dropped++;
         return;
     case CACHE_VERSION_ONLY:
-        c->snapshot_dirty = true;
+        persist_campaign(c, change->entry);
         return;
     case CACHE_FIRST_SIGHT: {
         struct relay_event *discovered = events_discovered(b, change, obs);
@@ -126,11 +170,11 @@ static void emit_change(struct consumer *c, const struct cache_change *change,
         break;
     }
     }
-    c->snapshot_dirty = true;
     if (last) {
         cache_set_last_event_id(c->cache, change->entry->id, last->id);
         emit(c, last);
     }
+    persist_campaign(c, change->entry);
     alerts_on_change(c->alerts, change);
 }
 
@@ -292,8 +336,8 @@ static int apply_listing(struct consumer *c, const char *body, size_t len,
             emit(c, events_removed(c->options.events, e, "not listed by the platform", &obs));
             alerts_on_removed(c->alerts, e);
             cache_remove(c->cache, gone[i]);
+            persist_removed(c, gone[i]);
             outcome->removed++;
-            c->snapshot_dirty = true;
         }
         free(gone[i]);
     }
@@ -473,9 +517,12 @@ static void on_message(void *owner, size_t slot, const char *text, size_t len)
             c->counters.stats_throttled++;
         break;
     case NOTIFY_IMPORT_STATUS:
-        if (n.import_status.contact_list_id)
+        if (n.import_status.contact_list_id) {
             cache_set_import_state(c->cache, n.import_status.contact_list_id,
                                    n.import_status.import_state);
+            persist_import_state(c, n.import_status.contact_list_id,
+                                 n.import_status.import_state);
+        }
         emit(c, events_import_status(c->options.events, &n.import_status, &obs));
         break;
     default:
@@ -682,6 +729,8 @@ void consumer_destroy(struct consumer *c)
     topic_plan_destroy(c->plan);
     cache_destroy(c->cache);
     lifecycle_map_destroy(c->lifecycle);
+    strbuf_free(&c->restore_campaigns);
+    strbuf_free(&c->restore_lists);
     if (c->stats_last_ms) {
         const char *key;
         void *value;
@@ -698,16 +747,39 @@ int consumer_restore(struct consumer *c, const char *snapshot, size_t len, char 
     return cache_snapshot_restore(c->cache, snapshot, len, errstr, errstr_size);
 }
 
-void consumer_snapshot(const struct consumer *c, struct strbuf *out)
+void consumer_restore_row(struct consumer *c, const char *key, const char *json)
 {
-    cache_snapshot_serialize(c->cache, out);
-    ((struct consumer *)c)->snapshot_dirty = false;
+    struct strbuf *into = NULL;
+    if (strncmp(key, SNAPSHOT_CAMPAIGN_PREFIX, strlen(SNAPSHOT_CAMPAIGN_PREFIX)) == 0)
+        into = &c->restore_campaigns;
+    else if (strncmp(key, SNAPSHOT_LIST_PREFIX, strlen(SNAPSHOT_LIST_PREFIX)) == 0)
+        into = &c->restore_lists;
+    if (!into || !json)
+        return;
+    if (into->len)
+        strbuf_append_char(into, ',');
+    strbuf_append(into, json);
 }
 
-bool consumer_snapshot_dirty(const struct consumer *c)
+int consumer_restore_finish(struct consumer *c, char *errstr, size_t errstr_size)
 {
-    return c->snapshot_dirty;
+    int rc = 0;
+    if (c->restore_campaigns.len || c->restore_lists.len) {
+        struct strbuf snapshot;
+        strbuf_init(&snapshot);
+        strbuf_append(&snapshot, "{\"format\":\"" CACHE_SNAPSHOT_FORMAT "\",\"campaigns\":[");
+        strbuf_append(&snapshot, strbuf_cstr(&c->restore_campaigns));
+        strbuf_append(&snapshot, "],\"contactLists\":[");
+        strbuf_append(&snapshot, strbuf_cstr(&c->restore_lists));
+        strbuf_append(&snapshot, "]}");
+        rc = cache_snapshot_restore(c->cache, snapshot.data, snapshot.len, errstr, errstr_size);
+        strbuf_free(&snapshot);
+    }
+    strbuf_free(&c->restore_campaigns);
+    strbuf_free(&c->restore_lists);
+    return rc;
 }
+
 
 void consumer_start(struct consumer *c)
 {

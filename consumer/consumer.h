@@ -50,6 +50,10 @@ struct consumer_output {
     /* Small persistent key/value state (channel ids for reuse after restart). */
     char *(*state_get)(void *opaque, const char *key); /* caller frees; NULL if absent */
     void (*state_set)(void *opaque, const char *key, const char *value);
+    /* One row of the cache snapshot (json NULL deletes it), written in the same
+     * outbox transaction as the events of the change it records, so a restart
+     * restores exactly the picture the delivered events describe. */
+    void (*snapshot_put)(void *opaque, const char *key, const char *json);
     void *opaque;
 };
 
@@ -90,10 +94,10 @@ void consumer_destroy(struct consumer *consumer);
 /* Restores the cache from a snapshot saved by an earlier run (before start). */
 int consumer_restore(struct consumer *consumer, const char *snapshot, size_t len, char *errstr,
                      size_t errstr_size);
-/* Serializes the cache for the outbox (the relay saves it with the events). */
-void consumer_snapshot(const struct consumer *consumer, struct strbuf *out);
-/* True when the cache changed since the last consumer_snapshot(). */
-bool consumer_snapshot_dirty(const struct consumer *consumer);
+/* Restores from the rows written through output.snapshot_put: feed every row, then
+ * finish (all or nothing, like consumer_restore). Rows with other keys are ignored. */
+void consumer_restore_row(struct consumer *consumer, const char *key, const char *json);
+int consumer_restore_finish(struct consumer *consumer, char *errstr, size_t errstr_size);
 
 void consumer_start(struct consumer *consumer);
 /* Stops reconnecting and closes every socket. */

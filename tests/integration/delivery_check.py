@@ -341,22 +341,13 @@ def cmd_kills(truth_path, dump_path, kill_dir):
     for m in mismatches[:5]:
         diag(m)
     diag(f"kill -9: {required} changes required, {optional} inside unobserved windows")
-    # The state each window ends in must be found by reconciliation after the restart.
-    # Known issue (see RECONCILE_STRICT in relay_delivery.sh): the relay restores a cache
-    # snapshot that can be older than the events it had committed, and then misses the
-    # state when the platform is back at the snapshot's status; reported, so only a
-    # diagnostic unless strict.
+    # The state each window ends in must be found by reconciliation after the restart:
+    # the cache the relay restores is exactly what its committed events describe.
     mismatches, required, optional = compare_sequences(truth, per_campaign, windows, True)
-    if os.environ.get("RECONCILE_STRICT") == "1":
-        emit(not mismatches, "kill -9: the state every unobserved window ended in reached "
-                             "Kafka (found by reconciliation)")
-        for m in mismatches[:5]:
-            diag(m)
-    elif mismatches:
-        diag(f"known issue: {len(mismatches)} campaign(s) miss the state an unobserved window "
-             "ended in (stale cache snapshot after restart; RECONCILE_STRICT=1 checks it)")
-        for m in mismatches[:3]:
-            diag(m)
+    emit(not mismatches, "kill -9: the state every unobserved window ended in reached "
+                         "Kafka (found by reconciliation)")
+    for m in mismatches[:5]:
+        diag(m)
     check_final(truth, per_campaign, "kill -9")
     changes = sum(len(truth.status_changes(c)) for c in truth.changes)
     diag(f"kill -9: {len(kills)} kills, {changes} status changes in the truth, "
