@@ -22,11 +22,15 @@ struct admin_server {
 
 struct admin_session {
     struct admin_response response;
+    struct strbuf request_body;
+    char *pending_uri;      /* a POST waiting for its body */
+    bool body_too_large;
     size_t sent;
     bool responding;
     bool headers_sent;
     bool head;
     bool close_after;
+    bool allow_post;
 };
 
 bool admin_token_matches(const char *expected, const char *presented)
@@ -42,6 +46,8 @@ bool admin_token_matches(const char *expected, const char *presented)
 static void session_reset(struct admin_session *s)
 {
     strbuf_free(&s->response.body);
+    strbuf_free(&s->request_body);
+    free(s->pending_uri);
     memset(s, 0, sizeof *s);
 }
 
@@ -61,15 +67,24 @@ static bool authorized(const struct admin_server *server, struct lws *wsi)
     return admin_token_matches(server->token, presented);
 }
 
-static const struct admin_route *find_route(const struct admin_server *server, const char *path)
+/* The route for the path and method; else any route for the path (the caller answers
+ * 405); else NULL. */
+static const struct admin_route *find_route(const struct admin_server *server, const char *path,
+                                            bool post)
 {
+    const struct admin_route *other_method = NULL;
     for (size_t i = 0; i < server->route_count; i++) {
         const struct admin_route *route = &server->routes[i];
-        if (route->prefix ? strncmp(path, route->path, strlen(route->path)) == 0
-                          : strcmp(path, route->path) == 0)
+        bool match = route->prefix ? strncmp(path, route->path, strlen(route->path)) == 0
+                                   : strcmp(path, route->path) == 0;
+        if (!match)
+            continue;
+        if (route->post == post)
             return route;
+        if (!other_method)
+            other_method = route;
     }
-    return NULL;
+    return other_method;
 }
 
 static void respond_text(struct admin_session *s, int status, const char *text)
@@ -88,22 +103,73 @@ static void handle_request(struct admin_server *server, struct lws *wsi,
     s->response.status = 200;
     s->response.content_type = DEFAULT_TYPE;
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     s->head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    if (!get && !s->head) {
-        respond_text(s, 405, "method not allowed: the admin endpoints answer GET and HEAD\n");
+    if (!get && !s->head && !post) {
+        respond_text(s, 405, "method not allowed: the admin endpoints answer GET, HEAD and, "
+                             "for commands, POST\n");
         s->close_after = true; /* a request body may follow; do not parse it */
         return;
     }
-    const struct admin_route *route = find_route(server, uri);
+    const struct admin_route *route = find_route(server, uri, post);
     if (!route) {
         respond_text(s, 404, "not found; try /healthz, /readyz, /metrics, /v1/campaigns\n");
+        if (post)
+            s->close_after = true;
+        return;
+    }
+    if (route->post != post) {
+        respond_text(s, 405, route->post ? "method not allowed: this endpoint takes POST\n"
+                                         : "method not allowed: this endpoint answers GET "
+                                           "and HEAD\n");
+        s->allow_post = route->post;
+        if (post)
+            s->close_after = true;
         return;
     }
     if (!route->public_route && !authorized(server, wsi)) {
         respond_text(s, 401, "unauthorized: send Authorization: Bearer <admin.bearer_token>\n");
+        if (post)
+            s->close_after = true;
         return;
     }
-    struct admin_request request = {.path = uri, .head = s->head};
+    if (post) {
+        char length[32] = "";
+        lws_hdr_copy(wsi, length, sizeof length, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        long declared = atol(length);
+        if (declared > ADMIN_MAX_BODY) {
+            respond_text(s, 413, "request body too large\n");
+            s->close_after = true;
+            return;
+        }
+        if (declared > 0) {
+            /* The handler runs when the body is complete. */
+            s->responding = false;
+            s->pending_uri = strdup(uri);
+            if (!s->pending_uri)
+                abort();
+            return;
+        }
+    }
+    struct admin_request request = {.path = uri, .head = s->head, .post = post, .body = ""};
+    route->handler(server->opaque, &request, &s->response);
+}
+
+static void handle_body_complete(struct admin_server *server, struct admin_session *s)
+{
+    s->responding = true;
+    if (s->body_too_large) {
+        respond_text(s, 413, "request body too large\n");
+        s->close_after = true;
+        return;
+    }
+    const struct admin_route *route = find_route(server, s->pending_uri, true);
+    struct admin_request request = {
+        .path = s->pending_uri,
+        .post = true,
+        .body = strbuf_cstr(&s->request_body),
+        .body_len = s->request_body.len,
+    };
     route->handler(server->opaque, &request, &s->response);
 }
 
@@ -111,6 +177,7 @@ static void log_request(struct lws *wsi, const struct admin_session *s, const ch
 {
     const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)    ? "GET"
                          : lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) ? "HEAD"
+                         : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST"
                                                                           : "other";
     log_debug(COMPONENT, "%s %s -> %d (%zu bytes)", method, uri, s->response.status,
               s->response.body.len);
@@ -135,9 +202,11 @@ static int write_response(struct lws *wsi, struct admin_session *s)
             lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                         (const unsigned char *)"Bearer", 6, &p, end))
             return -1;
+        const char *allow = s->allow_post ? "POST" : "GET, HEAD";
         if (status == 405 &&
             lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                        (const unsigned char *)"GET, HEAD", 9, &p, end))
+                                        (const unsigned char *)allow, (int)strlen(allow), &p,
+                                        end))
             return -1;
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
@@ -180,13 +249,28 @@ static int callback_admin(struct lws *wsi, enum lws_callback_reasons reason, voi
         struct admin_server *server = lws_vhost_user(lws_get_vhost(wsi));
         const char *uri = in ? (const char *)in : "/";
         handle_request(server, wsi, s, uri);
-        log_request(wsi, s, uri);
-        lws_callback_on_writable(wsi);
+        if (s->responding) {
+            log_request(wsi, s, uri);
+            lws_callback_on_writable(wsi);
+        }
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY:
+        if (s && s->pending_uri) {
+            if (s->request_body.len + len > ADMIN_MAX_BODY)
+                s->body_too_large = true;
+            else
+                strbuf_append_len(&s->request_body, in, len);
+        }
+        return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return 0; /* bodies are not read: every method that sends one gets 405 */
+        if (s && s->pending_uri) {
+            struct admin_server *server = lws_vhost_user(lws_get_vhost(wsi));
+            handle_body_complete(server, s);
+            log_request(wsi, s, s->pending_uri);
+            lws_callback_on_writable(wsi);
+        }
+        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return write_response(wsi, s);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

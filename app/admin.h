@@ -28,6 +28,9 @@
 struct admin_request {
     const char *path; /* without the query */
     bool head;
+    bool post;
+    const char *body; /* POST: the request body, NUL-terminated ("" when none) */
+    size_t body_len;
 };
 
 struct admin_response {
@@ -44,7 +47,11 @@ struct admin_route {
     bool prefix;       /* match every path that starts with path */
     bool public_route; /* served without the bearer token (health probes) */
     admin_handler_fn handler;
+    bool post;         /* the route takes POST (with a body of at most
+                        * ADMIN_MAX_BODY bytes) instead of GET and HEAD */
 };
+
+#define ADMIN_MAX_BODY 65536
 
 struct admin_options {
     struct lws_context *context;

@@ -343,12 +343,135 @@ static void serve_campaigns(void *opaque, const struct admin_request *request,
         response->status = 404;
 }
 
+static void json_error(struct admin_response *response, int status, const char *message)
+{
+    response->status = status;
+    response->content_type = JSON_CONTENT_TYPE;
+    strbuf_reset(&response->body);
+    strbuf_append(&response->body, "{\"error\":");
+    strbuf_append_json_string(&response->body, message);
+    strbuf_append(&response->body, "}\n");
+}
+
+static unsigned parse_overrides(const cJSON *list, char *bad, size_t bad_size)
+{
+    unsigned overrides = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, list)
+    {
+        const char *name = cJSON_IsString(item) ? item->valuestring : "";
+        if (strcmp(name, "contact_list_import") == 0)
+            overrides |= CONTROL_CHECK_IMPORT;
+        else if (strcmp(name, "active_limit") == 0)
+            overrides |= CONTROL_CHECK_ACTIVE_LIMIT;
+        else if (strcmp(name, "dialer_headroom") == 0)
+            overrides |= CONTROL_CHECK_HEADROOM;
+        else if (!bad[0])
+            snprintf(bad, bad_size, "%s", name[0] ? name : "(not a string)");
+    }
+    return overrides;
+}
+
+/* POST /v1/campaigns/{id}/start|stop {"reason","requestedBy","overrides":[…],"overrideReason"} */
+static void serve_command(void *opaque, const struct admin_request *request,
+                          struct admin_response *response)
+{
+    struct relay *r = opaque;
+    static const char prefix[] = "/v1/campaigns/";
+    char id[128];
+    char verb[16];
+    const char *rest = request->path + sizeof prefix - 1;
+    const char *slash = strchr(rest, '/');
+    if (!slash || (size_t)(slash - rest) >= sizeof id || slash == rest ||
+        strlen(slash + 1) >= sizeof verb) {
+        json_error(response, 404, "use POST /v1/campaigns/{id}/start or /v1/campaigns/{id}/stop");
+        return;
+    }
+    memcpy(id, rest, (size_t)(slash - rest));
+    id[slash - rest] = '\0';
+    snprintf(verb, sizeof verb, "%s", slash + 1);
+    enum control_action action;
+    if (strcmp(verb, "start") == 0)
+        action = CONTROL_START;
+    else if (strcmp(verb, "stop") == 0)
+        action = CONTROL_STOP;
+    else {
+        json_error(response, 404, "use POST /v1/campaigns/{id}/start or /v1/campaigns/{id}/stop");
+        return;
+    }
+    cJSON *body = request->body_len ? cJSON_ParseWithLength(request->body, request->body_len)
+                                    : cJSON_CreateObject();
+    if (!cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        json_error(response, 400, "the body must be a JSON object: {\"reason\":…,"
+                                  "\"requestedBy\":…,\"overrides\":[…],\"overrideReason\":…}");
+        return;
+    }
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(body, "reason");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(body, "requestedBy");
+    const cJSON *overrides = cJSON_GetObjectItemCaseSensitive(body, "overrides");
+    const cJSON *override_reason = cJSON_GetObjectItemCaseSensitive(body, "overrideReason");
+    char bad[64] = "";
+    struct control_request req = {
+        .campaign_id = id,
+        .action = action,
+        .reason = cJSON_IsString(reason) ? reason->valuestring : NULL,
+        .requested_by = cJSON_IsString(by) ? by->valuestring : NULL,
+        .overrides = parse_overrides(overrides, bad, sizeof bad),
+        .override_reason = cJSON_IsString(override_reason) ? override_reason->valuestring : NULL,
+    };
+    if (bad[0]) {
+        char message[160];
+        snprintf(message, sizeof message, "unknown override \"%s\": use contact_list_import, "
+                                          "active_limit or dialer_headroom", bad);
+        json_error(response, 400, message);
+        cJSON_Delete(body);
+        return;
+    }
+    struct control_answer answer;
+    control_submit(consumer_control(r->consumer), &req, time_now_ms(), &answer);
+    cJSON_Delete(body);
+    response->status = answer.http_status;
+    response->content_type = JSON_CONTENT_TYPE;
+    strbuf_append(&response->body, "{");
+    if (answer.command_id[0]) {
+        strbuf_append(&response->body, "\"commandId\":");
+        strbuf_append_json_string(&response->body, answer.command_id);
+        strbuf_append_char(&response->body, ',');
+    }
+    strbuf_append(&response->body, "\"reason\":");
+    strbuf_append_json_string(&response->body, answer.reason);
+    const struct cache_entry *e = cache_get(consumer_cache(r->consumer), id);
+    if (e) {
+        strbuf_appendf(&response->body, ",\"state\":\"%s\",\"status\":",
+                       lifecycle_state_name(e->state));
+        strbuf_append_json_string(&response->body, e->raw_status);
+    }
+    strbuf_append(&response->body, "}\n");
+}
+
+static void serve_command_status(void *opaque, const struct admin_request *request,
+                                 struct admin_response *response)
+{
+    struct relay *r = opaque;
+    static const char prefix[] = "/v1/commands/";
+    const char *id = request->path + sizeof prefix - 1;
+    response->content_type = JSON_CONTENT_TYPE;
+    if (!control_command_json(consumer_control(r->consumer), id, &response->body)) {
+        json_error(response, 404, "no such command (finished commands are kept for a while)");
+        return;
+    }
+    strbuf_append_char(&response->body, '\n');
+}
+
 static const struct admin_route admin_routes[] = {
-    {"/healthz", false, true, serve_healthz},
-    {"/readyz", false, true, serve_readyz},
-    {"/metrics", false, false, serve_metrics},
-    {"/v1/campaigns", false, false, serve_campaigns},
-    {"/v1/campaigns/", true, false, serve_campaigns},
+    {"/healthz", false, true, serve_healthz, false},
+    {"/readyz", false, true, serve_readyz, false},
+    {"/metrics", false, false, serve_metrics, false},
+    {"/v1/campaigns", false, false, serve_campaigns, false},
+    {"/v1/campaigns/", true, false, serve_campaigns, false},
+    {"/v1/campaigns/", true, false, serve_command, true},
+    {"/v1/commands/", true, false, serve_command_status, false},
 };
 
 /* ---- reload --------------------------------------------------------------------------- */

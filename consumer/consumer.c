@@ -8,6 +8,7 @@
 
 #include "consumer/alerts.h"
 #include "consumer/channel_manager.h"
+#include "consumer/control.h"
 #include "consumer/decode.h"
 #include "consumer/lifecycle.h"
 #include "consumer/topic_plan.h"
@@ -29,7 +30,9 @@ struct consumer {
     struct topic_plan *plan;
     struct channel_manager *channels;
     struct alerts *alerts;
+    struct control *control;
     lws_sorted_usec_list_t discovery_timer;
+    lws_sorted_usec_list_t control_timer;
     bool started;
     bool stopping;
 
@@ -147,6 +150,7 @@ static void emit_change(struct consumer *c, const struct cache_change *change,
         return;
     case CACHE_VERSION_ONLY:
         persist_campaign(c, change->entry);
+        control_on_campaign(c->control, change->entry, now_wall(c));
         return;
     case CACHE_FIRST_SIGHT: {
         struct relay_event *discovered = events_discovered(b, change, obs);
@@ -176,6 +180,7 @@ static void emit_change(struct consumer *c, const struct cache_change *change,
     }
     persist_campaign(c, change->entry);
     alerts_on_change(c->alerts, change);
+    control_on_campaign(c->control, change->entry, now_wall(c));
 }
 
 /* ---- topics ---------------------------------------------------------------------- */
@@ -511,6 +516,9 @@ static void on_message(void *owner, size_t slot, const char *text, size_t len)
         emit(c, events_progress(c->options.events, &n.progress, &obs));
         break;
     case NOTIFY_STATS:
+        if (n.stats.campaign_id && n.stats.has_lines_utilization)
+            control_on_lines_utilization(c->control, n.stats.campaign_id,
+                                         n.stats.lines_utilization, now);
         if (stats_due(c, n.stats.campaign_id, now))
             emit(c, events_dialer_stats(c->options.events, &n.stats, &obs));
         else
@@ -642,6 +650,32 @@ static int alerts_submit_get(void *opaque, const char *path, uint64_t tag)
     return port_submit(opaque, "GET", path, NULL, tag);
 }
 
+/* ---- campaign control -------------------------------------------------------------------- */
+
+#define CONTROL_TICK_MS 250
+
+static int control_emit_audit(void *opaque, struct relay_event *event)
+{
+    struct consumer *c = opaque;
+    return c->options.output.emit_audit(c->options.output.opaque, event);
+}
+
+static bool control_stream_healthy(void *opaque)
+{
+    struct consumer *c = opaque;
+    return c->discovered_once && channel_manager_all_connected(c->channels);
+}
+
+static void control_tick_fired(lws_sorted_usec_list_t *sul)
+{
+    struct consumer *c = lws_container_of(sul, struct consumer, control_timer);
+    if (c->stopping)
+        return;
+    control_tick(c->control, now_wall(c));
+    lws_sul_schedule(c->options.context, 0, &c->control_timer, control_tick_fired,
+                     CONTROL_TICK_MS * LWS_US_PER_MS);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 struct consumer *consumer_create(const struct consumer_options *options, char *errstr,
@@ -715,6 +749,22 @@ struct consumer *consumer_create(const struct consumer_options *options, char *e
         consumer_destroy(c);
         return NULL;
     }
+    struct control_options ctl = {
+        .config = c->config,
+        .cache = c->cache,
+        .events = options->events,
+        .port = {
+            .submit = port_submit,
+            .emit_audit = control_emit_audit,
+            .stream_healthy = control_stream_healthy,
+            .opaque = c,
+        },
+    };
+    c->control = control_create(&ctl, errstr, errstr_size);
+    if (!c->control) {
+        consumer_destroy(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -722,8 +772,11 @@ void consumer_destroy(struct consumer *c)
 {
     if (!c)
         return;
-    if (c->options.context)
+    if (c->options.context) {
         lws_sul_cancel(&c->discovery_timer);
+        lws_sul_cancel(&c->control_timer);
+    }
+    control_destroy(c->control);
     alerts_destroy(c->alerts);
     channel_manager_destroy(c->channels);
     topic_plan_destroy(c->plan);
@@ -796,12 +849,15 @@ void consumer_start(struct consumer *c)
     lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
                      (lws_usec_t)c->config->subscriptions.rediscover_interval_ms *
                          LWS_US_PER_MS);
+    lws_sul_schedule(c->options.context, 0, &c->control_timer, control_tick_fired,
+                     CONTROL_TICK_MS * LWS_US_PER_MS);
 }
 
 void consumer_stop(struct consumer *c)
 {
     c->stopping = true;
     lws_sul_cancel(&c->discovery_timer);
+    lws_sul_cancel(&c->control_timer);
     alerts_stop(c->alerts);
     channel_manager_close_all(c->channels);
 }
@@ -814,6 +870,11 @@ void consumer_on_completion(struct consumer *c, const struct platform_completion
     }
     if (done->tag & ALERTS_TAG) {
         alerts_on_completion(c->alerts, done);
+        return;
+    }
+    if (done->tag & CONTROL_TAG) {
+        control_on_completion(c->control, done->tag, done->status, done->body, done->error,
+                              now_wall(c));
         return;
     }
     if (done->tag == TAG_DISCOVERY || done->tag == TAG_RECONCILE)
@@ -887,4 +948,9 @@ size_t consumer_topic_count(const struct consumer *c)
 const struct channel_manager *consumer_channels(const struct consumer *c)
 {
     return c->channels;
+}
+
+struct control *consumer_control(struct consumer *c)
+{
+    return c->control;
 }

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "consumer/alerts.h"
 #include "consumer/cache.h"
+#include "consumer/control.h"
 #include "consumer/platform_worker.h"
 #include "publishers/event.h"
 #include "publishers/events.h"
@@ -117,5 +118,7 @@ size_t consumer_channels_connected(const struct consumer *consumer);
 size_t consumer_channel_count(const struct consumer *consumer);
 size_t consumer_topic_count(const struct consumer *consumer);
 const struct channel_manager *consumer_channels(const struct consumer *consumer);
+/* Campaign control (start/stop commands), for the admin API. */
+struct control *consumer_control(struct consumer *consumer);
 
 #endif

@@ -16,15 +16,21 @@
 #define MAX_CALLS 12
 
 enum command_status {
-    CMD_QUEUED = 0, /* waiting for a free slot in its dialer group */
+    CMD_CHECKING = 0, /* a pre-flight check is reading the platform */
+    CMD_QUEUED,       /* waiting for a free slot in its dialer group */
     CMD_CALLING,    /* the platform call is in flight */
     CMD_CONFIRMING, /* the platform accepted; waiting to see the target state */
     CMD_SUCCEEDED,
     CMD_FAILED,
     CMD_TIMED_OUT,
+    CMD_REFUSED, /* a pre-flight check that had to ask the platform refused it */
 };
 
-enum command_step { STEP_POST = 1, STEP_GET = 2, STEP_PUT = 3, STEP_POLL = 4 };
+enum command_step { STEP_POST = 1, STEP_GET = 2, STEP_PUT = 3, STEP_POLL = 4, STEP_IMPORT = 5 };
+
+/* An import state read over REST by a pre-flight check, trusted for this long when the
+ * stream has not reported the list (imports that start later are notified). */
+#define IMPORT_STATE_TTL_MS 60000
 
 struct check_record {
     const char *name;
@@ -66,11 +72,18 @@ struct command {
     size_t call_count;
     int put_attempts;
     bool poll_in_flight;
+    char *contact_list_id;
+    bool import_unknown; /* the pre-flight must read the import status over REST */
     char *campaign_json; /* the GET body the fallback PUT sends back */
 };
 
 struct utilization {
     double value;
+    int64_t at_ms;
+};
+
+struct import_seen {
+    char state[32];
     int64_t at_ms;
 };
 
@@ -80,6 +93,7 @@ struct control {
     struct strmap *commands;    /* id -> command (all kept ones) */
     struct strmap *by_campaign; /* campaign id -> its unfinished command */
     struct strmap *utilization; /* campaign id -> struct utilization */
+    struct strmap *imports;     /* contact list id -> struct import_seen (REST reads) */
     struct command **order;     /* every kept command, oldest first */
     size_t order_count;
     size_t order_capacity;
@@ -90,12 +104,14 @@ struct control {
 static const char *status_name(enum command_status status)
 {
     switch (status) {
+    case CMD_CHECKING: return "checking";
     case CMD_QUEUED: return "queued";
     case CMD_CALLING: return "calling_platform";
     case CMD_CONFIRMING: return "confirming";
     case CMD_SUCCEEDED: return "succeeded";
     case CMD_FAILED: return "failed";
     case CMD_TIMED_OUT: return "timed_out";
+    case CMD_REFUSED: return "refused";
     }
     return "unknown";
 }
@@ -268,6 +284,7 @@ static void command_free(struct command *cmd)
     free(cmd->requested_by);
     free(cmd->override_reason);
     free(cmd->campaign_json);
+    free(cmd->contact_list_id);
     free(cmd);
 }
 
@@ -408,7 +425,7 @@ static void start_next_in_group(struct control *c, const char *group, int64_t no
 static void confirm_or_wait(struct control *c, struct command *cmd, const char *raw,
                             int64_t now_ms)
 {
-    if (finished(cmd) || cmd->status == CMD_QUEUED)
+    if (finished(cmd) || cmd->status == CMD_QUEUED || cmd->status == CMD_CHECKING)
         return;
     if (target_reached(cmd->action, raw)) {
         char detail[128];
@@ -428,6 +445,23 @@ static const char *error_message(const char *body, char *buf, size_t size)
         snprintf(buf, size, "%s", message->valuestring);
     cJSON_Delete(json);
     return buf;
+}
+
+static void add_check(struct command *cmd, const char *name, const char *result,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void add_check(struct command *cmd, const char *name, const char *result,
+                      const char *fmt, ...)
+{
+    if (cmd->check_count == sizeof cmd->checks / sizeof cmd->checks[0])
+        return;
+    struct check_record *r = &cmd->checks[cmd->check_count++];
+    r->name = name;
+    r->result = result;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
 }
 
 /* The 404 fallback: GET gave us the campaign; PUT it back with the new status. */
@@ -526,6 +560,44 @@ void control_on_completion(struct control *c, uint64_t tag, long status, const c
             finish(c, cmd, CMD_FAILED, detail, now_ms);
         }
         break;
+    case STEP_IMPORT: {
+        snprintf(call, sizeof call, "GET /api/v2/outbound/contactlists/%s/importstatus",
+                 cmd->contact_list_id);
+        record_call(cmd, call, status, message, now_ms);
+        cJSON *json = status >= 200 && status < 300 && body ? cJSON_Parse(body) : NULL;
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(json, "state");
+        if (cJSON_IsString(state)) {
+            struct import_seen *seen = strmap_get(c->imports, cmd->contact_list_id);
+            if (!seen) {
+                seen = calloc(1, sizeof *seen);
+                if (!seen)
+                    abort();
+                strmap_put(c->imports, cmd->contact_list_id, seen);
+            }
+            snprintf(seen->state, sizeof seen->state, "%s", state->valuestring);
+            seen->at_ms = now_ms;
+        }
+        if (cJSON_IsString(state) && strcmp(state->valuestring, "IN_PROGRESS") == 0) {
+            add_check(cmd, "contact_list_import", "refused", "contact list %s is importing",
+                      cmd->contact_list_id);
+            char detail[256];
+            snprintf(detail, sizeof detail, "contact list %s is still importing (override: "
+                                            "contact_list_import)", cmd->contact_list_id);
+            cJSON_Delete(json);
+            finish(c, cmd, CMD_REFUSED, detail, now_ms);
+            break;
+        }
+        if (cJSON_IsString(state))
+            add_check(cmd, "contact_list_import", "passed", "import state %s (read from the "
+                      "platform)", state->valuestring);
+        else
+            add_check(cmd, "contact_list_import", "passed", "no import status (HTTP %ld)",
+                      status);
+        cJSON_Delete(json);
+        cmd->status = CMD_QUEUED;
+        start_next_in_group(c, cmd->group, now_ms);
+        break;
+    }
     case STEP_POLL: {
         cmd->poll_in_flight = false;
         if (status < 200 || status >= 300 || !body)
@@ -586,20 +658,6 @@ static double group_utilization(const struct control *c, const char *group, int6
     return highest;
 }
 
-static void add_check(struct command *cmd, const char *name, const char *result,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void add_check(struct command *cmd, const char *name, const char *result,
-                      const char *fmt, ...)
-{
-    struct check_record *r = &cmd->checks[cmd->check_count++];
-    r->name = name;
-    r->result = result;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
-    va_end(ap);
-}
 
 /* Runs the pre-flight checks of a start; returns false (and fills the answer) when one
  * refuses and is not overridden. */
@@ -607,6 +665,10 @@ static bool preflight(struct control *c, struct command *cmd, const struct cache
                       unsigned overrides, int64_t now_ms, struct control_answer *answer)
 {
     const char *import_state = cache_entry_import_state(c->options.cache, e);
+    const struct import_seen *seen =
+        e->contact_list_id ? strmap_get(c->imports, e->contact_list_id) : NULL;
+    if (!import_state && seen && now_ms - seen->at_ms < IMPORT_STATE_TTL_MS)
+        import_state = seen->state;
     if (raw_is(import_state, "IN_PROGRESS")) {
         bool over = overrides & CONTROL_CHECK_IMPORT;
         add_check(cmd, "contact_list_import", over ? "overridden" : "refused",
@@ -617,9 +679,14 @@ static bool preflight(struct control *c, struct command *cmd, const struct cache
                    e->id, e->contact_list_id ? e->contact_list_id : "?");
             return false;
         }
+    } else if (!import_state && e->contact_list_id && !(overrides & CONTROL_CHECK_IMPORT)) {
+        /* The stream has not said: ask the platform before calling it (below). */
+        cmd->import_unknown = true;
+        cmd->contact_list_id = dup_or_null(e->contact_list_id);
     } else {
-        add_check(cmd, "contact_list_import", "passed", "import state %s",
-                  import_state ? import_state : "unknown (no import seen)");
+        add_check(cmd, "contact_list_import",
+                  overrides & CONTROL_CHECK_IMPORT ? "overridden" : "passed", "import state %s",
+                  import_state ? import_state : "unknown");
     }
 
     size_t active = active_campaigns(c->options.cache);
@@ -730,10 +797,18 @@ void control_submit(struct control *c, const struct control_request *request, in
         snprintf(answer->command_id, sizeof answer->command_id, "%s", cmd->id);
         snprintf(answer->reason, sizeof answer->reason, "%s of campaign %s accepted",
                  control_action_name(request->action), e->id);
-        cmd->status = CMD_QUEUED;
+        cmd->status = cmd->import_unknown ? CMD_CHECKING : CMD_QUEUED;
         keep(c, cmd);
         strmap_put(c->by_campaign, cmd->campaign_id, cmd);
         audit(c, cmd, "accepted", 202, now_ms);
+        if (cmd->import_unknown) {
+            char path[256];
+            snprintf(path, sizeof path, "/api/v2/outbound/contactlists/%s/importstatus",
+                     cmd->contact_list_id);
+            if (submit(c, cmd, STEP_IMPORT, "GET", path, NULL) != 0)
+                finish(c, cmd, CMD_FAILED, "the pre-flight check could not be queued", now_ms);
+            return;
+        }
         start_next_in_group(c, cmd->group, now_ms);
         return;
     }
@@ -839,6 +914,7 @@ struct control *control_create(const struct control_options *options, char *errs
     c->commands = strmap_create();
     c->by_campaign = strmap_create();
     c->utilization = strmap_create();
+    c->imports = strmap_create();
     c->random_state = (uint64_t)time_mono_us() | 1;
     return c;
 }
@@ -855,6 +931,9 @@ void control_destroy(struct control *c)
     for (size_t it = 0; strmap_next(c->utilization, &it, &key, &value);)
         free(value);
     strmap_destroy(c->utilization);
+    for (size_t it = 0; strmap_next(c->imports, &it, &key, &value);)
+        free(value);
+    strmap_destroy(c->imports);
     strmap_destroy(c->commands);
     strmap_destroy(c->by_campaign);
     free(c);

@@ -41,7 +41,7 @@
 #include "util/strbuf.h"
 
 /* Tags of control's REST jobs carry this bit (the consumer routes them here). */
-#define CONTROL_TAG (1ULL << 61)
+#define CONTROL_TAG (1ULL << 60)
 
 enum control_action { CONTROL_START = 0, CONTROL_STOP };
 

@@ -110,6 +110,9 @@ static void setup(struct fixture *f)
     f->control = control_create(&options, errstr, sizeof errstr);
     if (!f->control)
         abort();
+    /* The stream has reported list-1's import as finished; tests that need an
+     * importing or unknown list say so. */
+    cache_set_import_state(f->cache, "list-1", "COMPLETED");
 }
 
 static void teardown(struct fixture *f)
@@ -135,7 +138,7 @@ static void campaign(struct fixture *f, const char *id, const char *status, cons
     u->dialing_mode = strdup(mode);
     u->version = version;
     u->has_version = true;
-    u->contact_list.id = strdup("list-1");
+    u->contact_list.id = strdup(strcmp(id, "unknown-list") == 0 ? "list-2" : "list-1");
     if (edge_group)
         u->edge_group.id = strdup(edge_group);
     u->priority = priority;
@@ -447,6 +450,39 @@ static void test_invalid_campaign_fails_the_command(void)
     teardown(&f);
 }
 
+static void test_unknown_import_state_is_read_from_the_platform(void)
+{
+    struct fixture f;
+    setup(&f);
+    campaign(&f, "unknown-list", "off", "progressive", "edge-a", 3, 1);
+    struct control_answer a;
+    submit(&f, "unknown-list", CONTROL_START, 0, NULL, &a);
+    CHECK_EQ_INT(a.http_status, 202);
+    CHECK_EQ_STR(command_status(&f, a.command_id), "checking");
+    REQUIRE(f.call_count == 1);
+    CHECK_EQ_STR(f.calls[0].path, "/api/v2/outbound/contactlists/list-2/importstatus");
+    answer_call(&f, 0, 200, "{\"state\":\"IN_PROGRESS\",\"percentComplete\":10}");
+    CHECK_EQ_STR(command_status(&f, a.command_id), "refused");
+    CHECK_EQ_INT(f.call_count, 1); /* the campaign was never started */
+    CHECK_CONTAINS(audit_field(last_audit(&f), "detail"), "importing");
+
+    /* What the platform said is remembered: the next start is refused at once. */
+    struct control_answer b;
+    submit(&f, "unknown-list", CONTROL_START, 0, NULL, &b);
+    CHECK_EQ_INT(b.http_status, 409);
+    CHECK_EQ_INT(f.call_count, 1);
+
+    /* Once the import is over (and the remembered answer has aged), it goes ahead. */
+    f.now += 61000;
+    submit(&f, "unknown-list", CONTROL_START, 0, NULL, &b);
+    CHECK_EQ_INT(b.http_status, 202);
+    REQUIRE(f.call_count == 2);
+    answer_call(&f, 1, 200, "{\"state\":\"COMPLETED\",\"percentComplete\":100}");
+    REQUIRE(f.call_count == 3);
+    CHECK_EQ_STR(f.calls[2].path, "/api/v2/outbound/campaigns/unknown-list/start");
+    teardown(&f);
+}
+
 int main(void)
 {
     RUN(test_start_is_confirmed_by_the_stream);
@@ -459,5 +495,6 @@ int main(void)
     RUN(test_timeouts_follow_the_dialing_mode);
     RUN(test_polls_only_while_the_stream_is_down);
     RUN(test_invalid_campaign_fails_the_command);
+    RUN(test_unknown_import_state_is_read_from_the_platform);
     return harness_finish();
 }
