@@ -12,6 +12,7 @@
 
 struct rest_fault {
     char prefix[128];
+    char method[8]; /* "" matches every method */
     int status;
     int count;
     int retry_after_s;
@@ -38,11 +39,14 @@ void faults_destroy(struct faults *faults)
     free(faults);
 }
 
-int faults_take_rest(struct faults *faults, const char *path, struct rest_fault_hit *hit)
+int faults_take_rest(struct faults *faults, const char *method, const char *path,
+                     struct rest_fault_hit *hit)
 {
     for (int i = 0; i < faults->rest_count; i++) {
         struct rest_fault *f = &faults->rest[i];
         if (strncmp(path, f->prefix, strlen(f->prefix)) != 0)
+            continue;
+        if (f->method[0] && strcmp(f->method, method) != 0)
             continue;
         hit->status = f->status;
         hit->retry_after_s = f->retry_after_s;
@@ -154,7 +158,13 @@ static int arm_rest(struct gcsim *sim, const cJSON *params, char *errstr, size_t
     int64_t retry_after = param_int(params, "retry_after", 1);
     int64_t delay = param_int(params, "delay_ms", 0);
     const char *prefix = param_string(params, "path_prefix");
+    const char *method = param_string(params, "method");
 
+    if (method && strcmp(method, "GET") && strcmp(method, "PUT") && strcmp(method, "POST") &&
+        strcmp(method, "DELETE") && strcmp(method, "HEAD") && strcmp(method, "PATCH")) {
+        snprintf(errstr, errstr_size, "method: expected GET, PUT, POST, DELETE, HEAD or PATCH");
+        return -1;
+    }
     if (status == -2 || (status && (status < 400 || status > 599))) {
         snprintf(errstr, errstr_size, "status: expected an HTTP error status 400-599");
         return -1;
@@ -174,6 +184,7 @@ static int arm_rest(struct gcsim *sim, const cJSON *params, char *errstr, size_t
     }
     struct rest_fault *f = &faults->rest[faults->rest_count++];
     snprintf(f->prefix, sizeof(f->prefix), "%s", prefix ? prefix : "/api/v2/");
+    snprintf(f->method, sizeof(f->method), "%s", method ? method : "");
     f->status = (int)status;
     f->count = (int)count;
     f->retry_after_s = (int)retry_after;

@@ -27,6 +27,8 @@ int faults_apply(struct gcsim *sim, const char *name, const cJSON *params, char 
                  size_t errstr_size);
 int faults_is_known(const char *name);
 /* Returns 1 and fills hit when an armed REST fault matches path (consuming one use). */
-int faults_take_rest(struct faults *faults, const char *path, struct rest_fault_hit *hit);
+/* The next armed REST fault for this request, if any (method: "GET", "PUT", …). */
+int faults_take_rest(struct faults *faults, const char *method, const char *path,
+                     struct rest_fault_hit *hit);
 
 #endif

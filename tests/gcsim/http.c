@@ -154,7 +154,7 @@ void http_route(struct gcsim *sim, struct http_request *req, struct http_respons
         http_error(resp, req, 404, "not.found", "No resource at %s", req->path);
         return;
     }
-    if (faults_take_rest(sim->faults, req->path, &hit)) {
+    if (faults_take_rest(sim->faults, http_method_name(req->method), req->path, &hit)) {
         resp->delay_ms = hit.delay_ms;
         if (hit.status == 429) {
             rate_limited(sim, req, resp, hit.retry_after_s);
