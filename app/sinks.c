@@ -13,6 +13,7 @@
 #include "publishers/webhook_sink.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "sinks"
 /* Outbox metadata: the sink names of the last start or reload, one per line. */
@@ -83,14 +84,6 @@ static void list_remove_at(struct sink_list *list, size_t index)
     list->count--;
 }
 
-static char *xstrdup(const char *text)
-{
-    char *copy = strdup(text ? text : "");
-    if (!copy)
-        abort();
-    return copy;
-}
-
 /* ---- one sink ------------------------------------------------------------------------- */
 
 static bool sink_wants(void *ctx, const struct relay_event *event)
@@ -129,14 +122,14 @@ static struct relay_sink *sink_new(struct relay_sinks *sinks, const struct relay
         abort();
     s->kind = kind;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->filter.prefix = xstrdup(config->events.type_prefix);
+    s->filter.prefix = xstrdup_or_empty(config->events.type_prefix);
     s->filter.prefix_len = strlen(s->filter.prefix);
     s->filter.events.count = events->count;
     s->filter.events.patterns = calloc(events->count + 1, sizeof *s->filter.events.patterns);
     if (!s->filter.events.patterns)
         abort();
     for (size_t i = 0; i < events->count; i++)
-        s->filter.events.patterns[i] = xstrdup(events->patterns[i]);
+        s->filter.events.patterns[i] = xstrdup_or_empty(events->patterns[i]);
     s->probe = sink_probe_create(sinks->receipts);
     return s;
 }
@@ -212,7 +205,7 @@ static struct relay_sink *build_webhook_sink(struct relay_sinks *sinks,
     char name[160];
     snprintf(name, sizeof name, "webhook:%s", wc->name);
     struct relay_sink *s = sink_new(sinks, config, SINK_KIND_WEBHOOK, name, &wc->events);
-    s->url = xstrdup(wc->url);
+    s->url = xstrdup_or_empty(wc->url);
     char **headers = calloc(wc->headers.count + 1, sizeof *headers);
     if (!headers)
         abort();

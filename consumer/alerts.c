@@ -11,6 +11,7 @@
 #include "util/strbuf.h"
 #include "util/strmap.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "alerts"
 #define TEXT_MAX 512 /* longest error text carried from a lookup into an alert */
@@ -80,18 +81,10 @@ static int64_t now_ms(const struct alerts *a)
     return a->options.now_ms ? a->options.now_ms() : time_now_ms();
 }
 
-static char *xstrdup(const char *text)
-{
-    char *copy = strdup(text ? text : "");
-    if (!copy)
-        abort();
-    return copy;
-}
-
 static void replace_text(char **slot, const char *text)
 {
     free(*slot);
-    *slot = text ? xstrdup(text) : NULL;
+    *slot = text ? xstrdup_or_empty(text) : NULL;
 }
 
 /* ---- output ------------------------------------------------------------------------- */
@@ -323,7 +316,7 @@ static void watch_begin(struct alerts *a, const struct cache_entry *e)
     struct stuck_watch *w = calloc(1, sizeof *w);
     if (!w)
         abort();
-    w->campaign_id = xstrdup(e->id);
+    w->campaign_id = xstrdup_or_empty(e->id);
     w->state = e->state;
     w->entered_ms = e->state_entered_ms;
     /* A record of the same state means this is the episode an earlier run watched
@@ -683,7 +676,7 @@ void alerts_run_due(struct alerts *a)
     for (size_t it = 0; strmap_next(a->watches, &it, &key, &value);) {
         const struct stuck_watch *w = value;
         if (w->phase != WATCH_RAISED && w->due_ms && w->due_ms <= now)
-            due[n++] = xstrdup(key);
+            due[n++] = xstrdup_or_empty(key);
     }
     for (size_t i = 0; i < n; i++) {
         struct stuck_watch *w = strmap_get(a->watches, due[i]);
@@ -981,7 +974,7 @@ void alerts_on_removed(struct alerts *a, const struct cache_entry *e)
         w = calloc(1, sizeof *w);
         if (!w)
             abort();
-        w->campaign_id = xstrdup(e->id);
+        w->campaign_id = xstrdup_or_empty(e->id);
         w->state = (enum lifecycle_state)rec.state;
         w->entered_ms = rec.entered_ms;
         w->raised_ms = rec.raised_ms;
@@ -1006,7 +999,7 @@ void alerts_sync(struct alerts *a)
     const char *key;
     void *value;
     for (size_t it = 0; strmap_next(a->watches, &it, &key, &value);)
-        ids[n++] = xstrdup(key);
+        ids[n++] = xstrdup_or_empty(key);
     for (size_t i = 0; i < n; i++) {
         struct stuck_watch *w = strmap_get(a->watches, ids[i]);
         const struct cache_entry *e = cache_get(cache, ids[i]);
@@ -1045,7 +1038,7 @@ void alerts_start(struct alerts *a)
         struct stuck_watch *w = calloc(1, sizeof *w);
         if (!w)
             abort();
-        w->campaign_id = xstrdup(e->id);
+        w->campaign_id = xstrdup_or_empty(e->id);
         w->state = (enum lifecycle_state)rec.state;
         w->entered_ms = rec.entered_ms;
         w->raised_ms = rec.raised_ms;

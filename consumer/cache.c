@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/strmap.h"
+#include "util/xalloc.h"
 
 #define SNAPSHOT_FORMAT CACHE_SNAPSHOT_FORMAT
 #define ERRORS_SUMMARY_MAX 240
@@ -20,24 +21,6 @@ struct cache {
     struct strmap *import_states; /* contact list id -> interned import state */
     struct cache_stats stats;
 };
-
-static void *checked_calloc(size_t count, size_t size)
-{
-    void *p = calloc(count, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *dup_or_null(const char *text)
-{
-    if (!text)
-        return NULL;
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
-    return copy;
-}
 
 static bool same_text(const char *a, const char *b)
 {
@@ -169,7 +152,7 @@ struct cache *cache_create(const struct lifecycle_map *map)
 {
     if (!map)
         return NULL;
-    struct cache *cache = checked_calloc(1, sizeof *cache);
+    struct cache *cache = xcalloc(1, sizeof *cache);
     cache->map = map;
     cache->entries = strmap_create();
     cache->strings = strmap_create();
@@ -256,8 +239,8 @@ static void note_change(struct cache_change *change, enum cache_field field, con
 {
     struct cache_field_change *slot = &change->changes[change->change_count++];
     slot->field = field;
-    slot->before = dup_or_null(before);
-    slot->after = dup_or_null(after);
+    slot->before = xstrdup(before);
+    slot->after = xstrdup(after);
     change->changed_fields |= 1u << field;
 }
 
@@ -296,7 +279,7 @@ static void store_fields(struct cache *cache, struct cache_entry *e,
 {
     if (!same_text(e->name, u->name)) {
         free(e->name);
-        e->name = dup_or_null(u->name);
+        e->name = xstrdup(u->name);
     }
     if (u->campaign_status)
         intern_assign(cache->strings, &e->raw_status, u->campaign_status);
@@ -337,8 +320,8 @@ int cache_apply(struct cache *cache, const struct campaign_update *u, enum cache
 
     struct cache_entry *entry = strmap_get(cache->entries, u->id);
     if (!entry) {
-        entry = checked_calloc(1, sizeof *entry);
-        entry->id = dup_or_null(u->id);
+        entry = xcalloc(1, sizeof *entry);
+        entry->id = xstrdup(u->id);
         store_fields(cache, entry, u, summarize_errors(u));
         entry->state_entered_ms = now_ms;
         entry->last_seen_ms = now_ms;
@@ -366,7 +349,7 @@ int cache_apply(struct cache *cache, const struct campaign_update *u, enum cache
     char *errors_summary = summarize_errors(u);
     diff_fields(entry, u, errors_summary, out);
     out->config_changed = out->change_count > 0;
-    out->previous_status = dup_or_null(entry->raw_status);
+    out->previous_status = xstrdup(entry->raw_status);
     out->previous_state = entry->state;
     out->previous_state_entered_ms = entry->state_entered_ms;
     out->previous_version = entry->version;
@@ -532,7 +515,7 @@ void cache_entry_serialize(const struct cache_entry *entry, struct strbuf *out)
 void cache_snapshot_serialize(const struct cache *cache, struct strbuf *out)
 {
     size_t count = cache_count(cache);
-    const struct cache_entry **sorted = checked_calloc(count ? count : 1, sizeof *sorted);
+    const struct cache_entry **sorted = xcalloc(count ? count : 1, sizeof *sorted);
     size_t n = 0;
     const struct cache_entry *entry;
     for (size_t it = 0; n < count && (entry = cache_next(cache, &it));)
@@ -549,7 +532,7 @@ void cache_snapshot_serialize(const struct cache *cache, struct strbuf *out)
 
     strbuf_append(out, "],\"contactLists\":[");
     size_t list_count = cache ? strmap_count(cache->import_states) : 0;
-    const char **ids = checked_calloc(list_count ? list_count : 1, sizeof *ids);
+    const char **ids = xcalloc(list_count ? list_count : 1, sizeof *ids);
     size_t m = 0;
     const char *key;
     void *value;
@@ -567,19 +550,6 @@ void cache_snapshot_serialize(const struct cache *cache, struct strbuf *out)
     strbuf_append(out, "]}");
 }
 
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 /* Snapshot restore reads fields strictly: a snapshot is our own output, so any
  * surprise means corruption, and a partly trusted snapshot is worse than none. */
 struct restore_ctx {
@@ -595,14 +565,14 @@ static const char *restore_string(struct restore_ctx *ctx, const cJSON *obj, con
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!item) {
         if (required && !ctx->failed) {
-            set_error(ctx->errstr, ctx->errstr_size, "%s.%s is missing", ctx->where, key);
+            errstr_set(ctx->errstr, ctx->errstr_size, "%s.%s is missing", ctx->where, key);
             ctx->failed = true;
         }
         return NULL;
     }
     if (!cJSON_IsString(item)) {
         if (!ctx->failed)
-            set_error(ctx->errstr, ctx->errstr_size, "%s.%s is not a string", ctx->where, key);
+            errstr_set(ctx->errstr, ctx->errstr_size, "%s.%s is not a string", ctx->where, key);
         ctx->failed = true;
         return NULL;
     }
@@ -618,7 +588,7 @@ static bool restore_integer(struct restore_ctx *ctx, const cJSON *obj, const cha
     double value = cJSON_IsNumber(item) ? item->valuedouble : NAN;
     if (!isfinite(value) || floor(value) != value || fabs(value) > 9007199254740992.0) {
         if (!ctx->failed)
-            set_error(ctx->errstr, ctx->errstr_size, "%s.%s is not an integer", ctx->where, key);
+            errstr_set(ctx->errstr, ctx->errstr_size, "%s.%s is not an integer", ctx->where, key);
         ctx->failed = true;
         return false;
     }
@@ -630,20 +600,20 @@ static struct cache_entry *restore_entry(struct cache *cache, const cJSON *obj,
                                          struct restore_ctx *ctx)
 {
     if (!cJSON_IsObject(obj)) {
-        set_error(ctx->errstr, ctx->errstr_size, "%s is not an object", ctx->where);
+        errstr_set(ctx->errstr, ctx->errstr_size, "%s is not an object", ctx->where);
         ctx->failed = true;
         return NULL;
     }
     const char *id = restore_string(ctx, obj, "id", true);
     if (!id || !id[0]) {
         if (!ctx->failed)
-            set_error(ctx->errstr, ctx->errstr_size, "%s.id is empty", ctx->where);
+            errstr_set(ctx->errstr, ctx->errstr_size, "%s.id is empty", ctx->where);
         ctx->failed = true;
         return NULL;
     }
-    struct cache_entry *e = checked_calloc(1, sizeof *e);
-    e->id = dup_or_null(id);
-    e->name = dup_or_null(restore_string(ctx, obj, "name", false));
+    struct cache_entry *e = xcalloc(1, sizeof *e);
+    e->id = xstrdup(id);
+    e->name = xstrdup(restore_string(ctx, obj, "name", false));
     e->raw_status = intern_acquire(cache->strings, restore_string(ctx, obj, "status", false));
     e->dialing_mode =
         intern_acquire(cache->strings, restore_string(ctx, obj, "dialingMode", false));
@@ -654,14 +624,14 @@ static struct cache_entry *restore_entry(struct cache *cache, const cJSON *obj,
         intern_acquire(cache->strings, restore_string(ctx, obj, "edgeGroupId", false));
     e->site_id = intern_acquire(cache->strings, restore_string(ctx, obj, "siteId", false));
     e->queue_id = intern_acquire(cache->strings, restore_string(ctx, obj, "queueId", false));
-    e->errors_summary = dup_or_null(restore_string(ctx, obj, "errors", false));
+    e->errors_summary = xstrdup(restore_string(ctx, obj, "errors", false));
     e->state = lifecycle_map_lookup(cache->map, e->raw_status);
     e->has_version = restore_integer(ctx, obj, "version", &e->version);
     e->has_priority = restore_integer(ctx, obj, "priority", &e->priority);
     e->has_date_created = restore_integer(ctx, obj, "dateCreatedMs", &e->date_created_ms);
     e->has_date_modified = restore_integer(ctx, obj, "dateModifiedMs", &e->date_modified_ms);
     if (!restore_integer(ctx, obj, "stateEnteredMs", &e->state_entered_ms) && !ctx->failed) {
-        set_error(ctx->errstr, ctx->errstr_size, "%s.stateEnteredMs is missing", ctx->where);
+        errstr_set(ctx->errstr, ctx->errstr_size, "%s.stateEnteredMs is missing", ctx->where);
         ctx->failed = true;
     }
     restore_integer(ctx, obj, "lastSeenMs", &e->last_seen_ms);
@@ -671,7 +641,7 @@ static struct cache_entry *restore_entry(struct cache *cache, const cJSON *obj,
             e->progress_percentage = progress->valuedouble;
             e->has_progress = true;
         } else if (!ctx->failed) {
-            set_error(ctx->errstr, ctx->errstr_size, "%s.progressPercentage is not a number",
+            errstr_set(ctx->errstr, ctx->errstr_size, "%s.progressPercentage is not a number",
                       ctx->where);
             ctx->failed = true;
         }
@@ -682,7 +652,7 @@ static struct cache_entry *restore_entry(struct cache *cache, const cJSON *obj,
         e->config_fingerprint = strtoull(fingerprint, &end, 16);
         if (strlen(fingerprint) != 16 || *end) {
             if (!ctx->failed)
-                set_error(ctx->errstr, ctx->errstr_size,
+                errstr_set(ctx->errstr, ctx->errstr_size,
                           "%s.configFingerprint is not 16 hex digits", ctx->where);
             ctx->failed = true;
         }
@@ -691,7 +661,7 @@ static struct cache_entry *restore_entry(struct cache *cache, const cJSON *obj,
     if (event_id) {
         if (strlen(event_id) >= sizeof e->last_event_id) {
             if (!ctx->failed)
-                set_error(ctx->errstr, ctx->errstr_size, "%s.lastEventId is too long",
+                errstr_set(ctx->errstr, ctx->errstr_size, "%s.lastEventId is too long",
                           ctx->where);
             ctx->failed = true;
         } else {
@@ -716,18 +686,18 @@ int cache_snapshot_restore(struct cache *cache, const char *text, size_t len, ch
                            size_t errstr_size)
 {
     if (!cache || !text || len == 0) {
-        set_error(errstr, errstr_size, "cache snapshot is empty");
+        errstr_set(errstr, errstr_size, "cache snapshot is empty");
         return -1;
     }
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root || !cJSON_IsObject(root)) {
-        set_error(errstr, errstr_size, "cache snapshot is not a JSON object");
+        errstr_set(errstr, errstr_size, "cache snapshot is not a JSON object");
         cJSON_Delete(root);
         return -1;
     }
     const char *format = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "format"));
     if (!format || strcmp(format, SNAPSHOT_FORMAT) != 0) {
-        set_error(errstr, errstr_size, "cache snapshot format is %s%s%s, expected " SNAPSHOT_FORMAT,
+        errstr_set(errstr, errstr_size, "cache snapshot format is %s%s%s, expected " SNAPSHOT_FORMAT,
                   format ? "\"" : "", format ? format : "missing", format ? "\"" : "");
         cJSON_Delete(root);
         return -1;
@@ -735,7 +705,7 @@ int cache_snapshot_restore(struct cache *cache, const char *text, size_t len, ch
     const cJSON *campaigns = cJSON_GetObjectItemCaseSensitive(root, "campaigns");
     const cJSON *lists = cJSON_GetObjectItemCaseSensitive(root, "contactLists");
     if (!cJSON_IsArray(campaigns) || (lists && !cJSON_IsArray(lists))) {
-        set_error(errstr, errstr_size, "cache snapshot: campaigns%s is not an array",
+        errstr_set(errstr, errstr_size, "cache snapshot: campaigns%s is not an array",
                   cJSON_IsArray(campaigns) ? "/contactLists" : "");
         cJSON_Delete(root);
         return -1;
@@ -751,7 +721,7 @@ int cache_snapshot_restore(struct cache *cache, const char *text, size_t len, ch
         ctx.where = where;
         struct cache_entry *entry = restore_entry(fresh, item, &ctx);
         if (entry && !ctx.failed && strmap_contains(fresh->entries, entry->id)) {
-            set_error(errstr, errstr_size, "%s: campaign %s appears twice", where, entry->id);
+            errstr_set(errstr, errstr_size, "%s: campaign %s appears twice", where, entry->id);
             ctx.failed = true;
         }
         if (ctx.failed) {

@@ -11,6 +11,7 @@
 #include "util/log.h"
 #include "util/strmap.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define COMPONENT "control"
 #define MAX_CALLS 12
@@ -124,16 +125,6 @@ const char *control_action_name(enum control_action action)
 static bool finished(const struct command *cmd)
 {
     return cmd->status >= CMD_SUCCEEDED;
-}
-
-static char *dup_or_null(const char *text)
-{
-    if (!text)
-        return NULL;
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
-    return copy;
 }
 
 static uint64_t next_random(struct control *c)
@@ -534,7 +525,7 @@ void control_on_completion(struct control *c, uint64_t tag, long status, const c
         record_call(cmd, call, status, message, now_ms);
         if (status >= 200 && status < 300 && body) {
             free(cmd->campaign_json);
-            cmd->campaign_json = dup_or_null(body);
+            cmd->campaign_json = xstrdup(body);
             put_with_status(c, cmd, now_ms);
         } else {
             char detail[256];
@@ -682,7 +673,7 @@ static bool preflight(struct control *c, struct command *cmd, const struct cache
     } else if (!import_state && e->contact_list_id && !(overrides & CONTROL_CHECK_IMPORT)) {
         /* The stream has not said: ask the platform before calling it (below). */
         cmd->import_unknown = true;
-        cmd->contact_list_id = dup_or_null(e->contact_list_id);
+        cmd->contact_list_id = xstrdup(e->contact_list_id);
     } else {
         add_check(cmd, "contact_list_import",
                   overrides & CONTROL_CHECK_IMPORT ? "overridden" : "passed", "import state %s",
@@ -750,14 +741,14 @@ void control_submit(struct control *c, const struct control_request *request, in
     char digest[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, 4, digest);
     snprintf(cmd->id, sizeof cmd->id, "cmd_%.24s", digest);
-    cmd->campaign_id = dup_or_null(e->id);
-    cmd->campaign_name = dup_or_null(e->name);
-    cmd->dialing_mode = dup_or_null(e->dialing_mode);
-    cmd->group = dup_or_null(dialer_group(e));
+    cmd->campaign_id = xstrdup(e->id);
+    cmd->campaign_name = xstrdup(e->name);
+    cmd->dialing_mode = xstrdup(e->dialing_mode);
+    cmd->group = xstrdup(dialer_group(e));
     cmd->action = request->action;
-    cmd->reason = dup_or_null(request->reason);
-    cmd->requested_by = dup_or_null(request->requested_by);
-    cmd->override_reason = dup_or_null(request->override_reason);
+    cmd->reason = xstrdup(request->reason);
+    cmd->requested_by = xstrdup(request->requested_by);
+    cmd->override_reason = xstrdup(request->override_reason);
     cmd->overrides = request->overrides;
     cmd->priority = e->has_priority ? e->priority : 0;
     cmd->created_ms = now_ms;

@@ -8,34 +8,12 @@
 #include <string.h>
 
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define MAX_EXACT_INTEGER 9007199254740992.0 /* 2^53 */
 
 static const char CAMPAIGN_TOPIC_PREFIX[] = "v2.outbound.campaigns.";
 static const char CONTACTLIST_TOPIC_PREFIX[] = "v2.outbound.contactlists.";
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
-static char *dup_string(const char *text)
-{
-    if (!text)
-        return NULL;
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
-    return copy;
-}
 
 static char *print_compact(const cJSON *item)
 {
@@ -91,12 +69,12 @@ static cJSON *parse_json(const char *text, size_t len, const char *what, char *e
                          size_t errstr_size)
 {
     if (!text || len == 0) {
-        set_error(errstr, errstr_size, "%s is empty", what);
+        errstr_set(errstr, errstr_size, "%s is empty", what);
         return NULL;
     }
     size_t bad = utf8_invalid_offset((const unsigned char *)text, len);
     if (bad < len) {
-        set_error(errstr, errstr_size, "%s is not valid UTF-8 text (byte 0x%02x at offset %zu)",
+        errstr_set(errstr, errstr_size, "%s is not valid UTF-8 text (byte 0x%02x at offset %zu)",
                   what, (unsigned char)text[bad], bad);
         return NULL;
     }
@@ -104,7 +82,7 @@ static cJSON *parse_json(const char *text, size_t len, const char *what, char *e
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        set_error(errstr, errstr_size,
+        errstr_set(errstr, errstr_size,
                   "%s is not valid JSON (syntax error near offset %zu of %zu bytes%s)", what, at,
                   len, at >= len ? ", truncated?" : "");
         return NULL;
@@ -113,7 +91,7 @@ static cJSON *parse_json(const char *text, size_t len, const char *what, char *e
     while (consumed < len && strchr(" \t\r\n", text[consumed]))
         consumed++;
     if (consumed < len) {
-        set_error(errstr, errstr_size, "%s has trailing data after the JSON value at offset %zu",
+        errstr_set(errstr, errstr_size, "%s has trailing data after the JSON value at offset %zu",
                   what, consumed);
         cJSON_Delete(root);
         return NULL;
@@ -176,8 +154,8 @@ static void read_ref(const cJSON *object, const char *key, struct campaign_ref *
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
     if (!cJSON_IsObject(item))
         return;
-    ref->id = dup_string(opt_string(item, "id"));
-    ref->name = dup_string(opt_string(item, "name"));
+    ref->id = xstrdup(opt_string(item, "id"));
+    ref->name = xstrdup(opt_string(item, "name"));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -277,42 +255,42 @@ static int read_campaign_fields(const cJSON *body, const char *where, struct cam
                                 char *errstr, size_t errstr_size)
 {
     if (!cJSON_IsObject(body)) {
-        set_error(errstr, errstr_size, "%s is not a JSON object", where);
+        errstr_set(errstr, errstr_size, "%s is not a JSON object", where);
         return -1;
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
     if (!id) {
-        set_error(errstr, errstr_size, "%s: campaign id is missing", where);
+        errstr_set(errstr, errstr_size, "%s: campaign id is missing", where);
         return -1;
     }
     if (!cJSON_IsString(id) || !id->valuestring[0]) {
-        set_error(errstr, errstr_size, "%s: campaign id is not a non-empty string", where);
+        errstr_set(errstr, errstr_size, "%s: campaign id is not a non-empty string", where);
         return -1;
     }
-    u->id = dup_string(id->valuestring);
+    u->id = xstrdup(id->valuestring);
 
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(body, "campaignStatus");
     if (status && !cJSON_IsNull(status) && !cJSON_IsString(status)) {
-        set_error(errstr, errstr_size, "%s: campaignStatus of campaign %s is not a string",
+        errstr_set(errstr, errstr_size, "%s: campaignStatus of campaign %s is not a string",
                   where, u->id);
         return -1;
     }
-    u->campaign_status = dup_string(opt_string(body, "campaignStatus"));
+    u->campaign_status = xstrdup(opt_string(body, "campaignStatus"));
 
     switch (get_integer(body, "version", &u->version)) {
     case FIELD_OK:
         u->has_version = true;
         break;
     case FIELD_BAD:
-        set_error(errstr, errstr_size,
+        errstr_set(errstr, errstr_size,
                   "%s: version of campaign %s is not an integer within +/-2^53", where, u->id);
         return -1;
     case FIELD_ABSENT:
         break;
     }
 
-    u->name = dup_string(opt_string(body, "name"));
-    u->dialing_mode = dup_string(opt_string(body, "dialingMode"));
+    u->name = xstrdup(opt_string(body, "name"));
+    u->dialing_mode = xstrdup(opt_string(body, "dialingMode"));
     u->has_date_created = opt_date(body, "dateCreated", &u->date_created_ms);
     u->has_date_modified = opt_date(body, "dateModified", &u->date_modified_ms);
     read_ref(body, "contactList", &u->contact_list);
@@ -333,8 +311,8 @@ static int read_campaign_fields(const cJSON *body, const char *where, struct cam
             if (!cJSON_IsObject(error))
                 continue;
             struct campaign_error *slot = &u->errors[u->error_count++];
-            slot->error = dup_string(opt_string(error, "error"));
-            slot->details = dup_string(opt_string(error, "details"));
+            slot->error = xstrdup(opt_string(error, "error"));
+            slot->details = xstrdup(opt_string(error, "details"));
         }
     }
     u->config_fingerprint = config_fingerprint(body);
@@ -381,13 +359,13 @@ int decode_campaign_listing(const char *text, size_t len, struct campaign_listin
     if (!root)
         return -1;
     if (!cJSON_IsObject(root)) {
-        set_error(errstr, errstr_size, "campaign listing is not a JSON object");
+        errstr_set(errstr, errstr_size, "campaign listing is not a JSON object");
         cJSON_Delete(root);
         return -1;
     }
     const cJSON *entities = cJSON_GetObjectItemCaseSensitive(root, "entities");
     if (entities && !cJSON_IsNull(entities) && !cJSON_IsArray(entities)) {
-        set_error(errstr, errstr_size, "campaign listing: entities is not an array");
+        errstr_set(errstr, errstr_size, "campaign listing: entities is not an array");
         cJSON_Delete(root);
         return -1;
     }
@@ -416,7 +394,7 @@ int decode_campaign_listing(const char *text, size_t len, struct campaign_listin
     out->total = listing_integer(root, "total");
     out->page_count = listing_integer(root, "pageCount");
     const char *next = opt_string(root, "nextUri");
-    out->next_uri = next && next[0] ? dup_string(next) : NULL;
+    out->next_uri = next && next[0] ? xstrdup(next) : NULL;
     cJSON_Delete(root);
     return 0;
 }
@@ -438,11 +416,11 @@ void campaign_listing_clear(struct campaign_listing *listing)
 static void read_import_status(const cJSON *body, const char *state_key,
                                const char *percent_key, struct import_status *out)
 {
-    out->import_state = dup_string(opt_string(body, state_key));
+    out->import_state = xstrdup(opt_string(body, state_key));
     out->has_total_records = opt_integer(body, "totalRecords", &out->total_records);
     out->has_completed_records = opt_integer(body, "completedRecords", &out->completed_records);
     out->has_percentage_complete = opt_number(body, percent_key, &out->percentage_complete);
-    out->failure_reason = dup_string(opt_string(body, "failureReason"));
+    out->failure_reason = xstrdup(opt_string(body, "failureReason"));
 }
 
 int decode_import_status_rest(const char *text, size_t len, const char *contact_list_id,
@@ -450,19 +428,19 @@ int decode_import_status_rest(const char *text, size_t len, const char *contact_
 {
     memset(out, 0, sizeof *out);
     if (!contact_list_id || !contact_list_id[0]) {
-        set_error(errstr, errstr_size, "import status: contact list id is empty");
+        errstr_set(errstr, errstr_size, "import status: contact list id is empty");
         return -1;
     }
     cJSON *root = parse_json(text, len, "import status", errstr, errstr_size);
     if (!root)
         return -1;
     if (!cJSON_IsObject(root)) {
-        set_error(errstr, errstr_size, "import status of contact list %s is not a JSON object",
+        errstr_set(errstr, errstr_size, "import status of contact list %s is not a JSON object",
                   contact_list_id);
         cJSON_Delete(root);
         return -1;
     }
-    out->contact_list_id = dup_string(contact_list_id);
+    out->contact_list_id = xstrdup(contact_list_id);
     read_import_status(root, "state", "percentComplete", out);
     cJSON_Delete(root);
     return 0;
@@ -503,8 +481,8 @@ static void decode_progress(const cJSON *body, struct notification *n)
     struct campaign_progress *p = &n->progress;
     const cJSON *campaign = cJSON_GetObjectItemCaseSensitive(body, "campaign");
     const char *body_id = cJSON_IsObject(campaign) ? opt_string(campaign, "id") : NULL;
-    p->campaign_id = dup_string(body_id && body_id[0] ? body_id : n->topic_entity_id);
-    p->campaign_name = cJSON_IsObject(campaign) ? dup_string(opt_string(campaign, "name")) : NULL;
+    p->campaign_id = xstrdup(body_id && body_id[0] ? body_id : n->topic_entity_id);
+    p->campaign_name = cJSON_IsObject(campaign) ? xstrdup(opt_string(campaign, "name")) : NULL;
     p->has_contacts_called = opt_number(body, "numberOfContactsCalled", &p->contacts_called);
     p->has_contacts_messaged =
         opt_number(body, "numberOfContactsMessaged", &p->contacts_messaged);
@@ -522,7 +500,7 @@ static void decode_progress(const cJSON *body, struct notification *n)
             if (!entry->string || !cJSON_IsNumber(entry) ||
                 !number_is_exact_integer(entry->valuedouble))
                 continue;
-            p->skipped[p->skipped_count].reason = dup_string(entry->string);
+            p->skipped[p->skipped_count].reason = xstrdup(entry->string);
             p->skipped[p->skipped_count].count = (int64_t)entry->valuedouble;
             p->skipped_count++;
         }
@@ -580,7 +558,7 @@ static void find_lines_utilization(const cJSON *body, struct campaign_stats *s)
 static void decode_stats(const cJSON *body, struct notification *n)
 {
     struct campaign_stats *s = &n->stats;
-    s->campaign_id = dup_string(n->topic_entity_id);
+    s->campaign_id = xstrdup(n->topic_entity_id);
     const cJSON *group = cJSON_GetObjectItemCaseSensitive(body, "group");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
     s->group_json = group && !cJSON_IsNull(group) ? print_compact(group) : NULL;
@@ -607,7 +585,7 @@ static int classify_and_decode(const cJSON *body, struct notification *n, char *
 {
     const char *topic = n->topic;
     if (strcmp(topic, "channel.metadata") == 0) {
-        n->message = dup_string(opt_string(body, "message"));
+        n->message = xstrdup(opt_string(body, "message"));
         if (n->message && strcmp(n->message, "WebSocket Heartbeat") == 0)
             n->kind = NOTIFY_HEARTBEAT;
         else if (n->message && strcmp(n->message, "pong") == 0)
@@ -625,10 +603,10 @@ static int classify_and_decode(const cJSON *body, struct notification *n, char *
             n->kind = NOTIFY_TOKEN_REVOKED;
         else
             n->kind = NOTIFY_SYSTEM_OTHER;
-        n->message = dup_string(opt_string(body, "message"));
-        n->system.system_topic_type = dup_string(opt_string(body, "systemTopicType"));
-        n->system.reason = dup_string(opt_string(body, "reason"));
-        n->system.channel_id = dup_string(opt_string(body, "channelId"));
+        n->message = xstrdup(opt_string(body, "message"));
+        n->system.system_topic_type = xstrdup(opt_string(body, "systemTopicType"));
+        n->system.reason = xstrdup(opt_string(body, "reason"));
+        n->system.channel_id = xstrdup(opt_string(body, "channelId"));
         return 0;
     }
 
@@ -644,7 +622,7 @@ static int classify_and_decode(const cJSON *body, struct notification *n, char *
             if (read_campaign_fields(body, topic, n->campaign, errstr, errstr_size) != 0)
                 return -1;
             if (strcmp(n->campaign->id, n->topic_entity_id) != 0) {
-                set_error(errstr, errstr_size, "%s: eventBody.id %s does not match the topic",
+                errstr_set(errstr, errstr_size, "%s: eventBody.id %s does not match the topic",
                           topic, n->campaign->id);
                 return -1;
             }
@@ -661,7 +639,7 @@ static int classify_and_decode(const cJSON *body, struct notification *n, char *
         n->topic_entity_id = topic_entity(topic + sizeof CONTACTLIST_TOPIC_PREFIX - 1, &suffix);
         if (n->topic_entity_id && suffix && strcmp(suffix, "importstatus") == 0) {
             n->kind = NOTIFY_IMPORT_STATUS;
-            n->import_status.contact_list_id = dup_string(n->topic_entity_id);
+            n->import_status.contact_list_id = xstrdup(n->topic_entity_id);
             read_import_status(body, "importState", "percentageComplete", &n->import_status);
         }
     }
@@ -677,36 +655,36 @@ int decode_notification(const char *frame, size_t len, struct notification *out,
         return -1;
     int rc = -1;
     if (!cJSON_IsObject(root)) {
-        set_error(errstr, errstr_size, "notification frame is not a JSON object");
+        errstr_set(errstr, errstr_size, "notification frame is not a JSON object");
         goto done;
     }
     const cJSON *topic = cJSON_GetObjectItemCaseSensitive(root, "topicName");
     if (!topic) {
-        set_error(errstr, errstr_size, "notification frame has no topicName");
+        errstr_set(errstr, errstr_size, "notification frame has no topicName");
         goto done;
     }
     if (!cJSON_IsString(topic) || !topic->valuestring[0]) {
-        set_error(errstr, errstr_size, "notification topicName is not a non-empty string");
+        errstr_set(errstr, errstr_size, "notification topicName is not a non-empty string");
         goto done;
     }
-    out->topic = dup_string(topic->valuestring);
+    out->topic = xstrdup(topic->valuestring);
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(root, "eventBody");
     if (!cJSON_IsObject(body)) {
-        set_error(errstr, errstr_size, "%s: eventBody is %s", out->topic,
+        errstr_set(errstr, errstr_size, "%s: eventBody is %s", out->topic,
                   body ? "not a JSON object" : "missing");
         goto done;
     }
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (cJSON_IsString(version)) {
-        out->envelope_version = dup_string(version->valuestring);
+        out->envelope_version = xstrdup(version->valuestring);
     } else if (cJSON_IsNumber(version) && number_is_exact_integer(version->valuedouble)) {
         char text[32];
         snprintf(text, sizeof text, "%lld", (long long)version->valuedouble);
-        out->envelope_version = dup_string(text);
+        out->envelope_version = xstrdup(text);
     }
     const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(root, "metadata");
     if (cJSON_IsObject(metadata))
-        out->correlation_id = dup_string(opt_string(metadata, "CorrelationId"));
+        out->correlation_id = xstrdup(opt_string(metadata, "CorrelationId"));
     rc = classify_and_decode(body, out, errstr, errstr_size);
 
 done:

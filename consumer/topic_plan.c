@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/strmap.h"
+#include "util/xalloc.h"
 
 struct slot {
     size_t size;
@@ -20,14 +21,6 @@ struct topic_plan {
     struct strmap *assignment; /* topic -> slot index + 1 (as a pointer-sized integer) */
     size_t unplaced;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        abort();
-    return p;
-}
 
 struct topic_plan *topic_plan_create(size_t max_topics, size_t max_channels)
 {

@@ -1,4 +1,5 @@
 #include "publishers/audit.h"
+#include "util/xalloc.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -13,19 +14,6 @@ struct audit_chain {
     char head[AUDIT_HASH_HEX_LEN + 1];
     uint64_t rollbacks_seen;
 };
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 static bool is_hash_text(const char *text)
 {
@@ -88,7 +76,7 @@ static int canonical_object(const cJSON *item, const char *skip_key, struct strb
     strbuf_append_char(out, '{');
     for (size_t i = 0; i < used && status == 0; i++) {
         if (i > 0 && strcmp(members[i - 1]->string, members[i]->string) == 0) {
-            set_error(errstr, errstr_size, "duplicate key \"%s\"", members[i]->string);
+            errstr_set(errstr, errstr_size, "duplicate key \"%s\"", members[i]->string);
             status = -1;
             break;
         }
@@ -126,7 +114,7 @@ static int canonical_value(const cJSON *item, const char *skip_key, struct strbu
     if (cJSON_IsNumber(item)) {
         double value = item->valuedouble;
         if (!isfinite(value)) {
-            set_error(errstr, errstr_size, "number is not finite");
+            errstr_set(errstr, errstr_size, "number is not finite");
             return -1;
         }
         if (value == floor(value) && fabs(value) <= 9007199254740992.0)
@@ -147,7 +135,7 @@ static int canonical_value(const cJSON *item, const char *skip_key, struct strbu
         strbuf_append(out, "null");
         return 0;
     }
-    set_error(errstr, errstr_size, "value of unknown JSON kind");
+    errstr_set(errstr, errstr_size, "value of unknown JSON kind");
     return -1;
 }
 
@@ -155,7 +143,7 @@ int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf 
                          char *errstr, size_t errstr_size)
 {
     if (!item) {
-        set_error(errstr, errstr_size, "no JSON value");
+        errstr_set(errstr, errstr_size, "no JSON value");
         return -1;
     }
     return canonical_value(item, skip_key, out, errstr, errstr_size);
@@ -177,7 +165,7 @@ int audit_compute_hash(const char *prev_hash, const cJSON *data,
     int ok = EVP_Digest(text.data, text.len, digest, &digest_len, EVP_sha256(), NULL);
     strbuf_free(&text);
     if (!ok || digest_len * 2 != AUDIT_HASH_HEX_LEN) {
-        set_error(errstr, errstr_size, "SHA-256 failed");
+        errstr_set(errstr, errstr_size, "SHA-256 failed");
         return -1;
     }
     static const char hex[] = "0123456789abcdef";
@@ -192,23 +180,23 @@ int audit_compute_hash(const char *prev_hash, const cJSON *data,
 enum audit_link_result audit_check_link(const cJSON *data, char *errstr, size_t errstr_size)
 {
     if (!cJSON_IsObject(data)) {
-        set_error(errstr, errstr_size, "audit data is not a JSON object");
+        errstr_set(errstr, errstr_size, "audit data is not a JSON object");
         return AUDIT_LINK_MALFORMED;
     }
     const char *prev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "prevHash"));
     const char *hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "hash"));
     if (!is_hash_text(prev) || !is_hash_text(hash)) {
-        set_error(errstr, errstr_size, "prevHash and hash must be 64 lowercase hex digits");
+        errstr_set(errstr, errstr_size, "prevHash and hash must be 64 lowercase hex digits");
         return AUDIT_LINK_MALFORMED;
     }
     char computed[AUDIT_HASH_HEX_LEN + 1];
     char why[256];
     if (audit_compute_hash(prev, data, computed, why, sizeof why) != 0) {
-        set_error(errstr, errstr_size, "cannot hash the data: %s", why);
+        errstr_set(errstr, errstr_size, "cannot hash the data: %s", why);
         return AUDIT_LINK_MALFORMED;
     }
     if (strcmp(computed, hash) != 0) {
-        set_error(errstr, errstr_size, "hash mismatch: recorded %s, content hashes to %s",
+        errstr_set(errstr, errstr_size, "hash mismatch: recorded %s, content hashes to %s",
                   hash, computed);
         return AUDIT_LINK_HASH_MISMATCH;
     }
@@ -224,7 +212,7 @@ static int load_head(struct audit_chain *chain, char *errstr, size_t errstr_size
     if (status != OUTBOX_OK)
         return status;
     if (stored && !is_hash_text(stored)) {
-        set_error(errstr, errstr_size, "outbox %s: stored audit head \"%.80s\" is not a hash",
+        errstr_set(errstr, errstr_size, "outbox %s: stored audit head \"%.80s\" is not a hash",
                   outbox_path(chain->ob), stored);
         free(stored);
         return OUTBOX_ERROR;
@@ -238,7 +226,7 @@ static int load_head(struct audit_chain *chain, char *errstr, size_t errstr_size
 struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t errstr_size)
 {
     if (!ob) {
-        set_error(errstr, errstr_size, "audit chain: no outbox");
+        errstr_set(errstr, errstr_size, "audit chain: no outbox");
         return NULL;
     }
     struct audit_chain *chain = calloc(1, sizeof *chain);
@@ -259,7 +247,7 @@ const char *audit_chain_head(const struct audit_chain *chain) { return chain->he
 int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_t errstr_size)
 {
     if (!cJSON_IsObject(data)) {
-        set_error(errstr, errstr_size, "audit chain: data is not a JSON object");
+        errstr_set(errstr, errstr_size, "audit chain: data is not a JSON object");
         return OUTBOX_ERROR;
     }
     if (outbox_rollback_count(chain->ob) != chain->rollbacks_seen) {
@@ -299,7 +287,7 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
                                                    EVENT_FAMILY_AUDIT, text);
     free(text);
     if (!event) {
-        set_error(errstr, errstr_size, "audit chain: event without id or type");
+        errstr_set(errstr, errstr_size, "audit chain: event without id or type");
         status = OUTBOX_ERROR;
     } else {
         status = outbox_append(chain->ob, event, NULL, seq_out, errstr, errstr_size);
@@ -344,7 +332,7 @@ static int line_audit_data(const char *line, cJSON **root, cJSON **inner, const 
     *root = cJSON_Parse(line);
     *inner = NULL;
     if (!cJSON_IsObject(*root)) {
-        set_error(errstr, errstr_size, "unparsable line (not a JSON object)");
+        errstr_set(errstr, errstr_size, "unparsable line (not a JSON object)");
         return -1;
     }
     const cJSON *obj = *root;
@@ -354,7 +342,7 @@ static int line_audit_data(const char *line, cJSON **root, cJSON **inner, const 
             return 0;
         *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
         if (!cJSON_IsObject(*data)) {
-            set_error(errstr, errstr_size, "audit event without a data object");
+            errstr_set(errstr, errstr_size, "audit event without a data object");
             return -1;
         }
         return 1;
@@ -367,12 +355,12 @@ static int line_audit_data(const char *line, cJSON **root, cJSON **inner, const 
         if (type && !is_audit_type(type))
             return 0;
         if (!cJSON_IsString(value)) {
-            set_error(errstr, errstr_size, "Kafka record value is not a string");
+            errstr_set(errstr, errstr_size, "Kafka record value is not a string");
             return -1;
         }
         *inner = cJSON_Parse(value->valuestring);
         if (!cJSON_IsObject(*inner)) {
-            set_error(errstr, errstr_size, "Kafka record value is not a JSON object");
+            errstr_set(errstr, errstr_size, "Kafka record value is not a JSON object");
             return -1;
         }
         obj = *inner;
@@ -481,7 +469,7 @@ int audit_verify_stream(FILE *in, const char *name, bool require_genesis,
             }
         }
         if (kind == -1) {
-            set_error(errstr, errstr_size, "%s:%lld: broken link: %s", name,
+            errstr_set(errstr, errstr_size, "%s:%lld: broken link: %s", name,
                       (long long)result->lines, why);
             status = 1;
         }
@@ -489,7 +477,7 @@ int audit_verify_stream(FILE *in, const char *name, bool require_genesis,
         cJSON_Delete(inner);
     }
     if (status == 0 && ferror(in)) {
-        set_error(errstr, errstr_size, "%s: read error", name);
+        errstr_set(errstr, errstr_size, "%s: read error", name);
         status = -1;
     }
     free(line);

@@ -4,14 +4,7 @@
 #include <string.h>
 
 #include "util/timeutil.h"
-
-static char *dup_or_empty(const char *text)
-{
-    char *copy = strdup(text ? text : "");
-    if (!copy)
-        abort();
-    return copy;
-}
+#include "util/xalloc.h"
 
 struct relay_event *relay_event_create(const char *id, const char *type, const char *source,
                                        const char *subject, int64_t time_ms,
@@ -22,13 +15,13 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
     struct relay_event *event = calloc(1, sizeof *event);
     if (!event)
         abort();
-    event->id = dup_or_empty(id);
-    event->type = dup_or_empty(type);
-    event->source = dup_or_empty(source);
-    event->subject = dup_or_empty(subject);
+    event->id = xstrdup_or_empty(id);
+    event->type = xstrdup_or_empty(type);
+    event->source = xstrdup_or_empty(source);
+    event->subject = xstrdup_or_empty(subject);
     event->time_ms = time_ms;
     event->family = family;
-    event->data = dup_or_empty(data);
+    event->data = xstrdup_or_empty(data);
     return event;
 }
 

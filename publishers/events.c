@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 struct events_builder {
     char *prefix;
@@ -22,19 +23,6 @@ static char *dup_text(const char *text)
     if (!copy)
         abort();
     return copy;
-}
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
 }
 
 struct events_builder *events_builder_create(const char *type_prefix, const char *domain)
@@ -532,12 +520,12 @@ struct relay_event *events_audit_notification(const struct events_builder *build
                                               char *errstr, size_t errstr_size)
 {
     if (!builder || !audit || !audit->topic || !audit->raw) {
-        set_error(errstr, errstr_size, "audit notification: topic and raw text are required");
+        errstr_set(errstr, errstr_size, "audit notification: topic and raw text are required");
         return NULL;
     }
     if (memchr(audit->raw, '\0', audit->raw_len) ||
         !is_json_text(audit->raw, audit->raw_len, false)) {
-        set_error(errstr, errstr_size, "audit notification on %s: raw text is not JSON",
+        errstr_set(errstr, errstr_size, "audit notification on %s: raw text is not JSON",
                   audit->topic);
         return NULL;
     }
@@ -593,22 +581,22 @@ struct relay_event *events_alert(const struct events_builder *builder,
                                  size_t errstr_size)
 {
     if (!builder || !alert) {
-        set_error(errstr, errstr_size, "alert: builder and alert are required");
+        errstr_set(errstr, errstr_size, "alert: builder and alert are required");
         return NULL;
     }
     if (!is_alert_name(alert->name)) {
-        set_error(errstr, errstr_size,
+        errstr_set(errstr, errstr_size,
                   "alert name \"%s\" must be non-empty lower case letters, digits, '_' or '.'",
                   alert->name ? alert->name : "(null)");
         return NULL;
     }
     if (!alert->dedup_key || !alert->dedup_key[0]) {
-        set_error(errstr, errstr_size, "alert.%s: dedup key is empty", alert->name);
+        errstr_set(errstr, errstr_size, "alert.%s: dedup key is empty", alert->name);
         return NULL;
     }
     if (alert->details_json &&
         !is_json_text(alert->details_json, strlen(alert->details_json), true)) {
-        set_error(errstr, errstr_size, "alert.%s: details are not a JSON object", alert->name);
+        errstr_set(errstr, errstr_size, "alert.%s: details are not a JSON object", alert->name);
         return NULL;
     }
     struct strbuf unprefixed;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 /* Buffered lines are written out once they pass this, and at every poll. */
 #define FILE_SINK_WRITE_CHUNK (256 * 1024)
@@ -34,30 +35,17 @@ struct file_sink {
     struct file_sink_stats stats;
 };
 
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 static int open_file(struct file_sink *sink, char *errstr, size_t errstr_size)
 {
     int fd = open(sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
-        set_error(errstr, errstr_size, "file sink %s: cannot open: %s", sink->path,
+        errstr_set(errstr, errstr_size, "file sink %s: cannot open: %s", sink->path,
                   strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_error(errstr, errstr_size, "file sink %s: cannot stat: %s", sink->path,
+        errstr_set(errstr, errstr_size, "file sink %s: cannot stat: %s", sink->path,
                   strerror(errno));
         close(fd);
         return -1;
@@ -133,7 +121,7 @@ static void sync_directory(const char *path)
 static int rotate(struct file_sink *sink, char *errstr, size_t errstr_size)
 {
     if (sync_file(sink) != 0) {
-        set_error(errstr, errstr_size, "%s", sink->error);
+        errstr_set(errstr, errstr_size, "%s", sink->error);
         return -1;
     }
     close(sink->fd);
@@ -153,7 +141,7 @@ static int rotate(struct file_sink *sink, char *errstr, size_t errstr_size)
     int status = 0;
     if (rename(sink->path, to) != 0) {
         break_sink(sink, "cannot rotate", errno);
-        set_error(errstr, errstr_size, "%s", sink->error);
+        errstr_set(errstr, errstr_size, "%s", sink->error);
         status = -1;
     }
     free(from);
@@ -175,7 +163,7 @@ struct file_sink *file_sink_create(const struct file_sink_options *options, char
                                    size_t errstr_size)
 {
     if (!options || !options->path || !options->path[0]) {
-        set_error(errstr, errstr_size, "file sink: no path given");
+        errstr_set(errstr, errstr_size, "file sink: no path given");
         return NULL;
     }
     struct file_sink *sink = calloc(1, sizeof *sink);
@@ -227,7 +215,7 @@ static enum sink_submit_result file_submit(void *engine, int64_t seq,
     if (sink->broken) {
         if (!sink->failure_reported) {
             sink->failure_reported = true;
-            set_error(errstr, errstr_size, "%s", sink->error);
+            errstr_set(errstr, errstr_size, "%s", sink->error);
             return SINK_FAILED;
         }
         if (sink->fd < 0 && open_file(sink, errstr, errstr_size) != 0)
@@ -251,7 +239,7 @@ static enum sink_submit_result file_submit(void *engine, int64_t seq,
     if (sink->pending.len >= FILE_SINK_WRITE_CHUNK && write_pending(sink) != 0) {
         /* The line is not written; a replay offers it again with everything unproven. */
         sink->failure_reported = true;
-        set_error(errstr, errstr_size, "%s", sink->error);
+        errstr_set(errstr, errstr_size, "%s", sink->error);
         return SINK_FAILED;
     }
     return SINK_ACCEPTED;

@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #define OUTBOX_SCHEMA_VERSION 1
 #define OUTBOX_BUSY_TIMEOUT_MS 30000
@@ -154,27 +155,6 @@ struct outbox_reader {
     int64_t cursor;
 };
 
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
-static char *xstrdup(const char *text)
-{
-    char *copy = strdup(text ? text : "");
-    if (!copy)
-        abort();
-    return copy;
-}
-
 /* Formats an SQLite failure; a full disk maps to OUTBOX_FULL. */
 static int sql_error(const struct outbox *ob, sqlite3 *db, int rc, const char *what,
                      char *errstr, size_t errstr_size)
@@ -186,11 +166,11 @@ static int sql_error(const struct outbox *ob, sqlite3 *db, int rc, const char *w
     if (primary == SQLITE_FULL ||
         (primary == SQLITE_IOERR &&
          (sys_errno == ENOSPC || sys_errno == EFBIG || sys_errno == EDQUOT))) {
-        set_error(errstr, errstr_size, "outbox %s: %s: disk full (%s)", ob->path, what,
+        errstr_set(errstr, errstr_size, "outbox %s: %s: disk full (%s)", ob->path, what,
                   sys_errno ? strerror(sys_errno) : sqlite3_errstr(rc));
         return OUTBOX_FULL;
     }
-    set_error(errstr, errstr_size, "outbox %s: %s: %s (SQLite code %d)", ob->path, what,
+    errstr_set(errstr, errstr_size, "outbox %s: %s: %s (SQLite code %d)", ob->path, what,
               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
     return OUTBOX_ERROR;
 }
@@ -203,7 +183,7 @@ static int open_connection(struct outbox *ob, sqlite3 **db_out, char *errstr,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) {
-        set_error(errstr, errstr_size, "outbox %s: cannot open: %s", ob->path,
+        errstr_set(errstr, errstr_size, "outbox %s: cannot open: %s", ob->path,
                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return OUTBOX_ERROR;
@@ -598,7 +578,7 @@ static int init_schema(struct outbox *ob, char *errstr, size_t errstr_size)
     if (status != OUTBOX_OK)
         return status;
     if (version > OUTBOX_SCHEMA_VERSION) {
-        set_error(errstr, errstr_size,
+        errstr_set(errstr, errstr_size,
                   "outbox %s: schema version %" PRId64 " is newer than this relay's (%d)",
                   ob->path, version, OUTBOX_SCHEMA_VERSION);
         return OUTBOX_ERROR;
@@ -621,19 +601,19 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
                              size_t errstr_size)
 {
     if (!options || !options->path || !options->path[0]) {
-        set_error(errstr, errstr_size, "outbox: no path given");
+        errstr_set(errstr, errstr_size, "outbox: no path given");
         return NULL;
     }
     if (options->max_bytes < 0 || options->high_water < 0 || options->high_water > 1 ||
         options->commit_interval_ms < 0 || options->commit_max_events < 0) {
-        set_error(errstr, errstr_size, "outbox %s: invalid limits (max_bytes, high_water,"
+        errstr_set(errstr, errstr_size, "outbox %s: invalid limits (max_bytes, high_water,"
                   " commit_interval_ms, commit_max_events)", options->path);
         return NULL;
     }
     struct outbox *ob = calloc(1, sizeof *ob);
     if (!ob)
         abort();
-    ob->path = xstrdup(options->path);
+    ob->path = xstrdup_or_empty(options->path);
     ob->max_bytes = options->max_bytes;
     ob->high_water = options->high_water > 0 ? options->high_water : 0.8;
     ob->commit_interval_ms = options->commit_interval_ms > 0 ? options->commit_interval_ms : 10;
@@ -702,7 +682,7 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
 
     if (ob->maintain_interval_ms > 0) {
         if (pthread_create(&ob->maintain_thread, NULL, maintain_main, ob) != 0) {
-            set_error(errstr, errstr_size, "outbox %s: cannot start maintenance thread",
+            errstr_set(errstr, errstr_size, "outbox %s: cannot start maintenance thread",
                       ob->path);
             goto fail;
         }
@@ -767,13 +747,13 @@ int outbox_append(struct outbox *ob, const struct relay_event *event, const char
                   int64_t *seq_out, char *errstr, size_t errstr_size)
 {
     if (!event || !event->id || !event->type || !event->data) {
-        set_error(errstr, errstr_size, "outbox %s: append of an incomplete event", ob->path);
+        errstr_set(errstr, errstr_size, "outbox %s: append of an incomplete event", ob->path);
         return OUTBOX_ERROR;
     }
     if (ob->max_bytes > 0) {
         int64_t needed = ob->used_bytes + ob->pending_bytes + event_size_estimate(event);
         if (ob->full || needed > ob->max_bytes) {
-            set_error(errstr, errstr_size,
+            errstr_set(errstr, errstr_size,
                       "outbox %s: full (%" PRId64 " of max_bytes %" PRId64 " bytes in use);"
                       " waiting for sinks to catch up", ob->path,
                       (int64_t)ob->used_bytes + ob->pending_bytes, ob->max_bytes);
@@ -796,7 +776,7 @@ int outbox_snapshot_put(struct outbox *ob, const char *key, const char *json, ch
                         size_t errstr_size)
 {
     if (!key) {
-        set_error(errstr, errstr_size, "outbox %s: snapshot write without a key", ob->path);
+        errstr_set(errstr, errstr_size, "outbox %s: snapshot write without a key", ob->path);
         return OUTBOX_ERROR;
     }
     int status = writer_begin(ob, errstr, errstr_size);
@@ -837,7 +817,7 @@ int outbox_meta_set(struct outbox *ob, const char *key, const char *value, char 
                     size_t errstr_size)
 {
     if (!key || !value) {
-        set_error(errstr, errstr_size, "outbox %s: metadata write without key or value",
+        errstr_set(errstr, errstr_size, "outbox %s: metadata write without key or value",
                   ob->path);
         return OUTBOX_ERROR;
     }
@@ -860,7 +840,7 @@ int outbox_meta_get(struct outbox *ob, const char *key, char **value_out, char *
     bind_text(stmt, 1, key);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
-        *value_out = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+        *value_out = xstrdup_or_empty((const char *)sqlite3_column_text(stmt, 0));
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1093,7 +1073,7 @@ int outbox_sink_cursor(struct outbox *ob, const char *sink, int64_t *cursor_out,
         if (rc == SQLITE_ROW) {
             *cursor_out = sqlite3_column_int64(stmt, 0);
         } else if (rc == SQLITE_DONE) {
-            set_error(errstr, errstr_size, "outbox %s: no sink named '%s'", ob->path, sink);
+            errstr_set(errstr, errstr_size, "outbox %s: no sink named '%s'", ob->path, sink);
             status = OUTBOX_ERROR;
         } else {
             status = sql_error(ob, ob->query_db, rc, "reading a cursor", errstr, errstr_size);
@@ -1227,14 +1207,14 @@ struct outbox_reader *outbox_reader_create(struct outbox *ob, const char *sink, 
                                            size_t errstr_size)
 {
     if (!sink || !sink[0]) {
-        set_error(errstr, errstr_size, "outbox %s: reader without a sink name", ob->path);
+        errstr_set(errstr, errstr_size, "outbox %s: reader without a sink name", ob->path);
         return NULL;
     }
     struct outbox_reader *reader = calloc(1, sizeof *reader);
     if (!reader)
         abort();
     reader->ob = ob;
-    reader->sink = xstrdup(sink);
+    reader->sink = xstrdup_or_empty(sink);
     if (open_connection(ob, &reader->db, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
     int rc = sqlite3_prepare_v3(reader->db,
@@ -1266,7 +1246,7 @@ struct outbox_reader *outbox_reader_create(struct outbox *ob, const char *sink, 
         if (!grown)
             abort();
         ob->slots = grown;
-        ob->slots[slot] = (struct cursor_slot){.sink = xstrdup(sink)};
+        ob->slots[slot] = (struct cursor_slot){.sink = xstrdup_or_empty(sink)};
         ob->slot_count++;
     }
     struct cursor_slot *s = &ob->slots[slot];
@@ -1301,7 +1281,7 @@ int64_t outbox_reader_cursor(const struct outbox_reader *reader) { return reader
 static char *column_dup(sqlite3_stmt *stmt, int column)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
-    return xstrdup((const char *)text);
+    return xstrdup_or_empty((const char *)text);
 }
 
 int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max,
@@ -1381,17 +1361,17 @@ int outbox_reader_dead_letter(struct outbox_reader *reader, int64_t seq,
 {
     struct outbox *ob = reader->ob;
     if (!event || !event->id || !event->type || !event->data) {
-        set_error(errstr, errstr_size, "outbox %s: dead letter of an incomplete event",
+        errstr_set(errstr, errstr_size, "outbox %s: dead letter of an incomplete event",
                   ob->path);
         return OUTBOX_ERROR;
     }
     struct dead_letter_item *item = calloc(1, sizeof *item);
     if (!item)
         abort();
-    item->sink = xstrdup(reader->sink);
+    item->sink = xstrdup_or_empty(reader->sink);
     item->seq = seq;
     item->event = event_copy(event);
-    item->reason = xstrdup(reason ? reason : "unspecified");
+    item->reason = xstrdup_or_empty(reason ? reason : "unspecified");
     item->alert = alert ? event_copy(alert) : NULL;
     item->dead_ms = time_now_ms();
     pthread_mutex_lock(&ob->mu);

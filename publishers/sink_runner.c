@@ -12,6 +12,7 @@
 #include "publishers/events.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 struct sink_runner {
     struct outbox *ob;
@@ -54,33 +55,12 @@ struct sink_runner {
     _Atomic bool failing;
 };
 
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    if (!errstr || errstr_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
-static char *xstrdup(const char *text)
-{
-    char *copy = strdup(text);
-    if (!copy)
-        abort();
-    return copy;
-}
-
 struct sink_runner *sink_runner_create(struct outbox *ob,
                                        const struct sink_runner_options *options,
                                        char *errstr, size_t errstr_size)
 {
     if (!ob || !options || !options->name || !options->name[0]) {
-        set_error(errstr, errstr_size, "sink runner: an outbox and a sink name are required");
+        errstr_set(errstr, errstr_size, "sink runner: an outbox and a sink name are required");
         return NULL;
     }
     struct sink_runner *runner = calloc(1, sizeof *runner);
@@ -348,20 +328,20 @@ int sink_runner_start(struct sink_runner *runner, const struct sink_ops *ops, vo
                       char *errstr, size_t errstr_size)
 {
     if (!ops || !engine || !ops->submit || !ops->poll || !ops->destroy) {
-        set_error(errstr, errstr_size, "sink %s: incomplete engine", runner->name);
+        errstr_set(errstr, errstr_size, "sink %s: incomplete engine", runner->name);
         if (ops && ops->destroy && engine)
             ops->destroy(engine);
         return -1;
     }
     if (runner->started) {
-        set_error(errstr, errstr_size, "sink %s: already started", runner->name);
+        errstr_set(errstr, errstr_size, "sink %s: already started", runner->name);
         ops->destroy(engine);
         return -1;
     }
     runner->ops = ops;
     runner->engine = engine;
     if (pthread_create(&runner->thread, NULL, runner_main, runner) != 0) {
-        set_error(errstr, errstr_size, "sink %s: cannot start its thread", runner->name);
+        errstr_set(errstr, errstr_size, "sink %s: cannot start its thread", runner->name);
         ops->destroy(engine);
         runner->engine = NULL;
         return -1;

@@ -1,4 +1,5 @@
 #include "util/strmap.h"
+#include "util/xalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,21 +33,11 @@ static uint64_t hash_key(const char *key)
     return h;
 }
 
-static void *checked_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p) {
-        fputs("campaign-relay: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
 struct strmap *strmap_create(void)
 {
-    struct strmap *map = checked_calloc(1, sizeof *map);
+    struct strmap *map = xcalloc(1, sizeof *map);
     map->capacity = 16;
-    map->slots = checked_calloc(map->capacity, sizeof *map->slots);
+    map->slots = xcalloc(map->capacity, sizeof *map->slots);
     return map;
 }
 
@@ -86,7 +77,7 @@ static void rehash(struct strmap *map, size_t capacity)
 {
     struct slot *old = map->slots;
     size_t old_capacity = map->capacity;
-    map->slots = checked_calloc(capacity, sizeof *map->slots);
+    map->slots = xcalloc(capacity, sizeof *map->slots);
     map->capacity = capacity;
     map->used = map->count;
     size_t mask = capacity - 1;
