@@ -1,4 +1,5 @@
 #include "config/config_tree.h"
+#include "util/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,22 +10,6 @@ struct tree_builder {
     struct config_diag *diag;
     bool failed;
 };
-
-static void *xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count, size);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t size)
-{
-    p = realloc(p, size);
-    if (p == NULL)
-        abort();
-    return p;
-}
 
 void config_tree_free(struct config_node *node)
 {
