@@ -190,6 +190,18 @@ void control_handle(struct gcsim *sim, const struct http_request *req,
     } else if (!strcmp(subpath, "scenario/start") && req->method == HTTP_POST) {
         scenario_start(sim, time_mono_ms());
         ok(resp);
+    } else if (!strcmp(subpath, "traffic") && req->method == HTTP_POST) {
+        cJSON *body = http_parse_body(req, resp, 1);
+        if (!body)
+            return;
+        const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(body, "enabled");
+        if (!cJSON_IsBool(enabled))
+            http_sim_error(resp, 400, "enabled: expected true or false");
+        else {
+            scenario_set_traffic(sim, cJSON_IsTrue(enabled));
+            ok(resp);
+        }
+        cJSON_Delete(body);
     } else if (!strncmp(subpath, "faults/", 7) && req->method == HTTP_POST) {
         cJSON *body = NULL;
         if (req->body.len) {

@@ -425,6 +425,18 @@ void scenario_enable_traffic(struct gcsim *sim)
     sc->traffic_next_ms = time_mono_ms() + sim->opts.traffic_interval_ms;
 }
 
+void scenario_set_traffic(struct gcsim *sim, int enabled)
+{
+    struct scenario *sc = sim->scenario;
+    if (enabled && !sc->traffic) {
+        /* Resume where the seeded sequence stopped: the same seed, the same choices. */
+        sc->traffic = 1;
+        sc->traffic_next_ms = time_mono_ms() + sim->opts.traffic_interval_ms;
+    } else if (!enabled) {
+        sc->traffic = 0;
+    }
+}
+
 void scenario_start(struct gcsim *sim, int64_t now_ms)
 {
     if (sim->scenario->started_ms)

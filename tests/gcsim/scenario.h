@@ -23,6 +23,8 @@ int scenario_load(struct gcsim *sim, const char *path, char *errstr, size_t errs
 /* Creates --campaigns N seeded campaigns, each with its own contact list. */
 void scenario_seed_campaigns(struct gcsim *sim);
 void scenario_enable_traffic(struct gcsim *sim);
+/* Pauses (0) or resumes (1) random traffic; control API POST /sim/traffic. */
+void scenario_set_traffic(struct gcsim *sim, int enabled);
 /* A campaign from a JSON spec (README, "campaigns" entries); added to the store. */
 struct campaign *scenario_create_campaign(struct gcsim *sim, const cJSON *spec,
                                           char *errstr, size_t errstr_size);
