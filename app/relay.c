@@ -97,17 +97,10 @@ static int output_emit_audit(void *opaque, struct relay_event *event)
 {
     struct relay *r = opaque;
     char errstr[512];
-    cJSON *data = cJSON_Parse(event->data);
-    int rc = OUTBOX_ERROR;
     int64_t seq = 0;
-    if (data) {
-        rc = audit_chain_append(r->audit, event->id, event->type, event->source,
-                                event->subject, event->time_ms, data, &seq, errstr,
-                                sizeof errstr);
-        cJSON_Delete(data);
-    } else {
-        snprintf(errstr, sizeof errstr, "audit event data is not JSON");
-    }
+    /* Sealed from the builder's text: the canonical form is computed without parsing
+     * the data back into a tree. */
+    int rc = audit_chain_append_event(r->audit, event, &seq, errstr, sizeof errstr);
     relay_event_free(event);
     if (rc == OUTBOX_OK) {
         if (r->frame_received_us > 0)

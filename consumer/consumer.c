@@ -439,6 +439,7 @@ static void audit_notification(struct consumer *c, const struct notification *n,
         .topic = n->topic,
         .raw = text,
         .raw_len = len,
+        .raw_is_json = true, /* it decoded */
         .received_ms = received_ms,
         .correlation_id = n->correlation_id,
     };

@@ -9,12 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct audit_chain {
-    struct outbox *ob;
-    char head[AUDIT_HASH_HEX_LEN + 1];
-    uint64_t rollbacks_seen;
-};
-
 static bool is_hash_text(const char *text)
 {
     if (!text || strlen(text) != AUDIT_HASH_HEX_LEN)
@@ -149,6 +143,508 @@ int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf 
     return canonical_value(item, skip_key, out, errstr, errstr_size);
 }
 
+/* ---- canonical JSON from text ------------------------------------------------------ */
+
+/* One member of an object being canonicalized: its decoded key (in the input when it
+ * has no escapes, else in the key arena) and its `"key":value` chunk in the output. */
+struct canon_member {
+    const char *key;
+    size_t key_len;
+    size_t arena_off;
+    bool in_arena;
+    size_t chunk_off, chunk_len;
+};
+
+struct canon_state {
+    const char *text, *end;
+    struct strbuf *out;
+    struct canon_member *members; /* a stack shared by every nesting level */
+    size_t member_count, member_cap;
+    struct strbuf keys;    /* decoded keys that had escapes */
+    struct strbuf scratch; /* one object's chunks while they are put in order */
+    int depth;
+    char *errstr;
+    size_t errstr_size;
+};
+
+static int canon_fail(struct canon_state *st, const char *at, const char *what)
+{
+    errstr_set(st->errstr, st->errstr_size, "%s at offset %td", what, at - st->text);
+    return -1;
+}
+
+/* cJSON counts every byte up to the space as whitespace; so does this. */
+static const char *canon_skip_space(const struct canon_state *st, const char *p)
+{
+    while (p < st->end && (unsigned char)*p <= ' ')
+        p++;
+    return p;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool read_hex4(const char *p, const char *end, unsigned *out)
+{
+    if (end - p < 4)
+        return false;
+    unsigned value = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0)
+            return false;
+        value = value << 4 | (unsigned)d;
+    }
+    *out = value;
+    return true;
+}
+
+static void put_utf8(struct strbuf *sb, unsigned cp)
+{
+    char bytes[4];
+    size_t n;
+    if (cp < 0x80) {
+        bytes[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        bytes[0] = (char)(0xC0 | cp >> 6);
+        bytes[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        bytes[0] = (char)(0xE0 | cp >> 12);
+        bytes[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        bytes[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        bytes[0] = (char)(0xF0 | cp >> 18);
+        bytes[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        bytes[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+        bytes[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    strbuf_append_len(sb, bytes, n);
+}
+
+/* Appends one decoded byte in its canonical form (see append_canonical_string). */
+static void put_canonical_byte(struct strbuf *out, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    switch (c) {
+    case '"': strbuf_append_len(out, "\\\"", 2); return;
+    case '\\': strbuf_append_len(out, "\\\\", 2); return;
+    case '\b': strbuf_append_len(out, "\\b", 2); return;
+    case '\f': strbuf_append_len(out, "\\f", 2); return;
+    case '\n': strbuf_append_len(out, "\\n", 2); return;
+    case '\r': strbuf_append_len(out, "\\r", 2); return;
+    case '\t': strbuf_append_len(out, "\\t", 2); return;
+    default:
+        if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+            strbuf_append_len(out, esc, sizeof esc);
+        } else {
+            strbuf_append_char(out, (char)c);
+        }
+    }
+}
+
+/* Decodes the escape at p (just after the backslash) into decoded; returns the
+ * position after it, or NULL. The same escapes cJSON accepts. */
+static const char *decode_escape(struct canon_state *st, const char *p, struct strbuf *decoded)
+{
+    if (p >= st->end)
+        return NULL;
+    switch (*p) {
+    case '"': case '\\': case '/': strbuf_append_char(decoded, *p); return p + 1;
+    case 'b': strbuf_append_char(decoded, '\b'); return p + 1;
+    case 'f': strbuf_append_char(decoded, '\f'); return p + 1;
+    case 'n': strbuf_append_char(decoded, '\n'); return p + 1;
+    case 'r': strbuf_append_char(decoded, '\r'); return p + 1;
+    case 't': strbuf_append_char(decoded, '\t'); return p + 1;
+    case 'u': break;
+    default: return NULL;
+    }
+    unsigned cp;
+    if (!read_hex4(p + 1, st->end, &cp))
+        return NULL;
+    p += 5;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return NULL;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        unsigned low;
+        if (st->end - p < 6 || p[0] != '\\' || p[1] != 'u' || !read_hex4(p + 2, st->end, &low) ||
+            low < 0xDC00 || low > 0xDFFF)
+            return NULL;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        p += 6;
+    }
+    if (cp == 0)
+        return NULL; /* a tree of C strings would cut the text here */
+    put_utf8(decoded, cp);
+    return p;
+}
+
+/* Parses the string at p (at its opening quote) and appends its canonical form.
+ * With member set, also records the decoded key. Returns the position after it. */
+static const char *canon_string(struct canon_state *st, const char *p,
+                                struct canon_member *member)
+{
+    const char *start = ++p;
+    bool plain = true;
+    while (p < st->end && *p != '"') {
+        if (*p == '\\') {
+            plain = false;
+            p++;
+        } else if ((unsigned char)*p < 0x20) {
+            plain = false;
+        }
+        p++;
+    }
+    if (p >= st->end) {
+        canon_fail(st, start - 1, "unterminated string");
+        return NULL;
+    }
+    const char *close = p;
+    strbuf_append_char(st->out, '"');
+    if (plain) {
+        strbuf_append_len(st->out, start, (size_t)(close - start));
+        if (member) {
+            member->key = start;
+            member->key_len = (size_t)(close - start);
+            member->in_arena = false;
+        }
+    } else {
+        size_t key_start = st->keys.len;
+        struct strbuf *decoded = &st->keys;
+        for (const char *q = start; q < close;) {
+            if (*q != '\\') {
+                strbuf_append_char(decoded, *q++);
+                continue;
+            }
+            q = decode_escape(st, q + 1, decoded);
+            if (!q || q > close) {
+                canon_fail(st, start - 1, "bad escape in string");
+                return NULL;
+            }
+        }
+        for (size_t i = key_start; i < decoded->len; i++)
+            put_canonical_byte(st->out, (unsigned char)decoded->data[i]);
+        if (member) {
+            member->arena_off = key_start;
+            member->key_len = decoded->len - key_start;
+            member->in_arena = true;
+        } else {
+            decoded->len = key_start;
+            decoded->data[key_start] = '\0';
+        }
+    }
+    strbuf_append_char(st->out, '"');
+    return close + 1;
+}
+
+/* Numbers as cJSON reads them (strtod over the number characters), written as
+ * canonical_value() writes a double. */
+static const char *canon_number(struct canon_state *st, const char *p)
+{
+    char number[64];
+    size_t n = 0;
+    bool plain_integer = true;
+    while (p + n < st->end && n + 1 < sizeof number && strchr("0123456789+-eE.", p[n]) &&
+           p[n] != '\0') {
+        if (!(p[n] >= '0' && p[n] <= '9') && !(n == 0 && p[n] == '-'))
+            plain_integer = false;
+        number[n] = p[n];
+        n++;
+    }
+    number[n] = '\0';
+    /* Fast path: an integer of at most 15 digits without leading zeros is its own
+     * canonical form. */
+    size_t digits = n - (number[0] == '-');
+    if (plain_integer && digits > 0 && digits <= 15 && number[n - digits] != '0') {
+        strbuf_append_len(st->out, number, n);
+        return p + n;
+    }
+    char *parsed_end = NULL;
+    double value = strtod(number, &parsed_end);
+    if (parsed_end == number) {
+        canon_fail(st, p, "invalid value");
+        return NULL;
+    }
+    if (!isfinite(value)) {
+        errstr_set(st->errstr, st->errstr_size, "number is not finite");
+        return NULL;
+    }
+    if (value == floor(value) && fabs(value) <= 9007199254740992.0)
+        strbuf_appendf(st->out, "%lld", (long long)value);
+    else
+        strbuf_appendf(st->out, "%.17g", value);
+    return p + (parsed_end - number);
+}
+
+static const char *canon_value(struct canon_state *st, const char *p, const char *skip_key,
+                               bool *skipped);
+
+static int compare_canon_members(const struct canon_member *a, const struct canon_member *b)
+{
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    if (c != 0)
+        return c;
+    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+static int qsort_canon_members(const void *a, const void *b)
+{
+    return compare_canon_members(a, b);
+}
+
+static struct canon_member *push_member(struct canon_state *st)
+{
+    if (st->member_count == st->member_cap) {
+        st->member_cap = st->member_cap ? st->member_cap * 2 : 32;
+        st->members = xrealloc(st->members, st->member_cap * sizeof *st->members);
+    }
+    struct canon_member *m = &st->members[st->member_count++];
+    memset(m, 0, sizeof *m);
+    return m;
+}
+
+/* Puts the members of one object in key order and rejects duplicates. Each
+ * `"key":value` chunk was written in input order; only when that order is not already
+ * sorted are the chunks moved (through scratch). */
+static int canon_order_members(struct canon_state *st, size_t first, size_t region_start)
+{
+    struct canon_member *level = st->members + first;
+    size_t count = st->member_count - first;
+    for (size_t i = 0; i < count; i++)
+        if (level[i].in_arena)
+            level[i].key = st->keys.data + level[i].arena_off;
+    bool sorted = true;
+    for (size_t i = 1; i < count && sorted; i++)
+        sorted = compare_canon_members(&level[i - 1], &level[i]) < 0;
+    if (!sorted)
+        qsort(level, count, sizeof *level, qsort_canon_members);
+    for (size_t i = 1; i < count; i++) {
+        if (compare_canon_members(&level[i - 1], &level[i]) == 0) {
+            errstr_set(st->errstr, st->errstr_size, "duplicate key \"%.*s\"",
+                       (int)(level[i].key_len > 200 ? 200 : level[i].key_len), level[i].key);
+            return -1;
+        }
+    }
+    if (sorted)
+        return 0;
+    /* The chunks are in input order, separated by commas: rewrite them in key order. */
+    strbuf_reset(&st->scratch);
+    strbuf_append_len(&st->scratch, st->out->data + region_start, st->out->len - region_start);
+    st->out->len = region_start;
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0)
+            strbuf_append_char(st->out, ',');
+        strbuf_append_len(st->out, st->scratch.data + (level[i].chunk_off - region_start),
+                          level[i].chunk_len);
+    }
+    return 0;
+}
+
+static const char *canon_object(struct canon_state *st, const char *p, const char *skip_key,
+                                bool *skipped)
+{
+    p = canon_skip_space(st, p + 1);
+    strbuf_append_char(st->out, '{');
+    size_t first = st->member_count;
+    size_t region_start = st->out->len;
+    size_t skip_len = skip_key ? strlen(skip_key) : 0;
+    if (p < st->end && *p == '}')
+        goto close;
+    for (;;) {
+        if (p >= st->end || *p != '"') {
+            canon_fail(st, p, "expected a member name");
+            return NULL;
+        }
+        size_t separator_off = st->out->len;
+        if (st->member_count > first)
+            strbuf_append_char(st->out, ',');
+        size_t chunk_off = st->out->len;
+        struct canon_member key = {0};
+        p = canon_string(st, p, &key);
+        if (!p)
+            return NULL;
+        const char *key_text = key.in_arena ? st->keys.data + key.arena_off : key.key;
+        bool skip = skip_key && key.key_len == skip_len &&
+                    memcmp(key_text, skip_key, skip_len) == 0;
+        p = canon_skip_space(st, p);
+        if (p >= st->end || *p != ':') {
+            canon_fail(st, p, "expected ':'");
+            return NULL;
+        }
+        strbuf_append_char(st->out, ':');
+        p = canon_value(st, canon_skip_space(st, p + 1), NULL, NULL);
+        if (!p)
+            return NULL;
+        if (skip) {
+            st->out->len = separator_off;
+            st->out->data[separator_off] = '\0';
+            if (skipped)
+                *skipped = true;
+        } else {
+            struct canon_member *m = push_member(st);
+            *m = key;
+            m->chunk_off = chunk_off;
+            m->chunk_len = st->out->len - chunk_off;
+        }
+        p = canon_skip_space(st, p);
+        if (p < st->end && *p == ',') {
+            p = canon_skip_space(st, p + 1);
+            continue;
+        }
+        if (p < st->end && *p == '}')
+            break;
+        canon_fail(st, p, "expected ',' or '}'");
+        return NULL;
+    }
+    if (canon_order_members(st, first, region_start) != 0)
+        return NULL;
+close:
+    st->member_count = first;
+    strbuf_append_char(st->out, '}');
+    return p + 1;
+}
+
+static const char *canon_array(struct canon_state *st, const char *p)
+{
+    p = canon_skip_space(st, p + 1);
+    strbuf_append_char(st->out, '[');
+    if (p < st->end && *p == ']') {
+        strbuf_append_char(st->out, ']');
+        return p + 1;
+    }
+    for (;;) {
+        p = canon_value(st, p, NULL, NULL);
+        if (!p)
+            return NULL;
+        p = canon_skip_space(st, p);
+        if (p < st->end && *p == ',') {
+            strbuf_append_char(st->out, ',');
+            p = canon_skip_space(st, p + 1);
+            continue;
+        }
+        if (p < st->end && *p == ']')
+            break;
+        canon_fail(st, p, "expected ',' or ']'");
+        return NULL;
+    }
+    strbuf_append_char(st->out, ']');
+    return p + 1;
+}
+
+static const char *canon_literal(struct canon_state *st, const char *p, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(st->end - p) < n || memcmp(p, word, n) != 0) {
+        canon_fail(st, p, "invalid value");
+        return NULL;
+    }
+    strbuf_append_len(st->out, word, n);
+    return p + n;
+}
+
+static const char *canon_value(struct canon_state *st, const char *p, const char *skip_key,
+                               bool *skipped)
+{
+    if (p >= st->end) {
+        canon_fail(st, p, "unexpected end of text");
+        return NULL;
+    }
+    switch (*p) {
+    case '{':
+    case '[': {
+        if (st->depth >= CJSON_NESTING_LIMIT) {
+            canon_fail(st, p, "nested too deeply");
+            return NULL;
+        }
+        st->depth++;
+        const char *after = *p == '{' ? canon_object(st, p, skip_key, skipped)
+                                      : canon_array(st, p);
+        st->depth--;
+        return after;
+    }
+    case '"': return canon_string(st, p, NULL);
+    case 't': return canon_literal(st, p, "true");
+    case 'f': return canon_literal(st, p, "false");
+    case 'n': return canon_literal(st, p, "null");
+    default:
+        if (*p == '-' || (*p >= '0' && *p <= '9'))
+            return canon_number(st, p);
+        canon_fail(st, p, "invalid value");
+        return NULL;
+    }
+}
+
+static void canon_state_init(struct canon_state *st)
+{
+    memset(st, 0, sizeof *st);
+    strbuf_init(&st->keys);
+    strbuf_init(&st->scratch);
+}
+
+static void canon_state_free(struct canon_state *st)
+{
+    free(st->members);
+    strbuf_free(&st->keys);
+    strbuf_free(&st->scratch);
+    memset(st, 0, sizeof *st);
+}
+
+static int canon_run(struct canon_state *st, const char *text, size_t len, const char *skip_key,
+                     bool *skipped_out, struct strbuf *out, char *errstr, size_t errstr_size)
+{
+    bool skipped = false;
+    st->text = text;
+    st->end = text + len;
+    st->out = out;
+    st->member_count = 0;
+    st->depth = 0;
+    st->errstr = errstr;
+    st->errstr_size = errstr_size;
+    strbuf_reset(&st->keys);
+    size_t out_start = out->len;
+    const char *p = canon_value(st, canon_skip_space(st, text), skip_key, &skipped);
+    if (skipped_out)
+        *skipped_out = skipped;
+    if (p && (p = canon_skip_space(st, p)) < st->end) {
+        canon_fail(st, p, "trailing data after the JSON value");
+        p = NULL;
+    }
+    if (!p) {
+        out->len = out_start;
+        if (out->data)
+            out->data[out_start] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int audit_canonical_text(const char *text, size_t len, const char *skip_key, bool *skipped_out,
+                         struct strbuf *out, char *errstr, size_t errstr_size)
+{
+    if (!text) {
+        errstr_set(errstr, errstr_size, "no JSON text");
+        return -1;
+    }
+    struct canon_state st;
+    canon_state_init(&st);
+    int status = canon_run(&st, text, len, skip_key, skipped_out, out, errstr, errstr_size);
+    canon_state_free(&st);
+    return status;
+}
+
 int audit_compute_hash(const char *prev_hash, const cJSON *data,
                        char out[AUDIT_HASH_HEX_LEN + 1], char *errstr, size_t errstr_size)
 {
@@ -205,6 +701,16 @@ enum audit_link_result audit_check_link(const cJSON *data, char *errstr, size_t 
 
 /* ---- the chain --------------------------------------------------------------------- */
 
+struct audit_chain {
+    struct outbox *ob;
+    char head[AUDIT_HASH_HEX_LEN + 1];
+    uint64_t rollbacks_seen;
+    /* Reused by every seal from text: no allocation per event once warm. */
+    struct canon_state canon;
+    struct strbuf hashed; /* prevHash, "\n", canonical(data) */
+    struct strbuf sealed; /* the data text with prevHash and hash */
+};
+
 static int load_head(struct audit_chain *chain, char *errstr, size_t errstr_size)
 {
     char *stored = NULL;
@@ -223,16 +729,26 @@ static int load_head(struct audit_chain *chain, char *errstr, size_t errstr_size
     return OUTBOX_OK;
 }
 
+/* A rolled-back transaction took the staged head with it: start from the stored one. */
+static int reload_head_after_rollback(struct audit_chain *chain, char *errstr,
+                                      size_t errstr_size)
+{
+    if (outbox_rollback_count(chain->ob) == chain->rollbacks_seen)
+        return OUTBOX_OK;
+    return load_head(chain, errstr, errstr_size);
+}
+
 struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t errstr_size)
 {
     if (!ob) {
         errstr_set(errstr, errstr_size, "audit chain: no outbox");
         return NULL;
     }
-    struct audit_chain *chain = calloc(1, sizeof *chain);
-    if (!chain)
-        abort();
+    struct audit_chain *chain = xcalloc(1, sizeof *chain);
     chain->ob = ob;
+    canon_state_init(&chain->canon);
+    strbuf_init(&chain->hashed);
+    strbuf_init(&chain->sealed);
     if (load_head(chain, errstr, errstr_size) != OUTBOX_OK) {
         audit_chain_destroy(chain);
         return NULL;
@@ -240,9 +756,36 @@ struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t e
     return chain;
 }
 
-void audit_chain_destroy(struct audit_chain *chain) { free(chain); }
+void audit_chain_destroy(struct audit_chain *chain)
+{
+    if (!chain)
+        return;
+    canon_state_free(&chain->canon);
+    strbuf_free(&chain->hashed);
+    strbuf_free(&chain->sealed);
+    free(chain);
+}
 
 const char *audit_chain_head(const struct audit_chain *chain) { return chain->head; }
+
+static int sha256_hex(const char *text, size_t len, char out[AUDIT_HASH_HEX_LEN + 1],
+                      char *errstr, size_t errstr_size)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (!EVP_Digest(text, len, digest, &digest_len, EVP_sha256(), NULL) ||
+        digest_len * 2 != AUDIT_HASH_HEX_LEN) {
+        errstr_set(errstr, errstr_size, "SHA-256 failed");
+        return -1;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < digest_len; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    out[AUDIT_HASH_HEX_LEN] = '\0';
+    return 0;
+}
 
 int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_t errstr_size)
 {
@@ -250,11 +793,9 @@ int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_
         errstr_set(errstr, errstr_size, "audit chain: data is not a JSON object");
         return OUTBOX_ERROR;
     }
-    if (outbox_rollback_count(chain->ob) != chain->rollbacks_seen) {
-        int status = load_head(chain, errstr, errstr_size);
-        if (status != OUTBOX_OK)
-            return status;
-    }
+    int status = reload_head_after_rollback(chain, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
     cJSON_DeleteItemFromObjectCaseSensitive(data, "hash");
     cJSON_DeleteItemFromObjectCaseSensitive(data, "prevHash");
     if (!cJSON_AddStringToObject(data, "prevHash", chain->head))
@@ -262,13 +803,33 @@ int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_
     char hash[AUDIT_HASH_HEX_LEN + 1];
     if (audit_compute_hash(chain->head, data, hash, errstr, errstr_size) != 0)
         return OUTBOX_ERROR;
-    int status = outbox_meta_set(chain->ob, AUDIT_HEAD_META_KEY, hash, errstr, errstr_size);
+    status = outbox_meta_stage(chain->ob, AUDIT_HEAD_META_KEY, hash, errstr, errstr_size);
     if (status != OUTBOX_OK)
         return status;
     if (!cJSON_AddStringToObject(data, "hash", hash))
         abort();
     memcpy(chain->head, hash, sizeof hash);
     return OUTBOX_OK;
+}
+
+/* Appends an event already sealed after previous; when the append is refused, puts the
+ * previous head back. */
+static int append_sealed(struct audit_chain *chain, const struct relay_event *event,
+                         const char previous[AUDIT_HASH_HEX_LEN + 1], int64_t *seq_out,
+                         char *errstr, size_t errstr_size)
+{
+    int status = outbox_append(chain->ob, event, NULL, seq_out, errstr, errstr_size);
+    if (status != OUTBOX_OK && outbox_rollback_count(chain->ob) == chain->rollbacks_seen) {
+        /* The transaction survived (the append was refused): put the old head back in
+         * it, so the stored head still names the last stored audit event. */
+        char undo_err[256];
+        if (outbox_meta_stage(chain->ob, AUDIT_HEAD_META_KEY, previous, undo_err,
+                              sizeof undo_err) == OUTBOX_OK)
+            memcpy(chain->head, previous, AUDIT_HASH_HEX_LEN + 1);
+        else
+            chain->rollbacks_seen = UINT64_MAX; /* reload from the database next time */
+    }
+    return status;
 }
 
 int audit_chain_append(struct audit_chain *chain, const char *id, const char *type,
@@ -290,20 +851,81 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
         errstr_set(errstr, errstr_size, "audit chain: event without id or type");
         status = OUTBOX_ERROR;
     } else {
-        status = outbox_append(chain->ob, event, NULL, seq_out, errstr, errstr_size);
+        status = append_sealed(chain, event, previous, seq_out, errstr, errstr_size);
         relay_event_free(event);
     }
-    if (status != OUTBOX_OK && outbox_rollback_count(chain->ob) == chain->rollbacks_seen) {
-        /* The transaction survived (the append was refused): put the old head back in
-         * it, so the stored head still names the last stored audit event. */
-        char undo_err[256];
-        if (outbox_meta_set(chain->ob, AUDIT_HEAD_META_KEY, previous, undo_err,
-                            sizeof undo_err) == OUTBOX_OK)
-            memcpy(chain->head, previous, sizeof previous);
-        else
-            chain->rollbacks_seen = UINT64_MAX; /* reload from the database next time */
-    }
     return status;
+}
+
+/* Writes data (an object's text) with "prevHash" as its last member into
+ * chain->sealed, and prevHash "\n" canonical(that) into chain->hashed. */
+static int build_hashed_text(struct audit_chain *chain, const char *data, char *errstr,
+                             size_t errstr_size)
+{
+    size_t end = strlen(data);
+    while (end > 0 && (unsigned char)data[end - 1] <= ' ')
+        end--;
+    size_t inner = end > 0 ? end - 1 : 0;
+    while (inner > 0 && (unsigned char)data[inner - 1] <= ' ')
+        inner--;
+    if (end == 0 || data[end - 1] != '}' || inner == 0) {
+        errstr_set(errstr, errstr_size, "audit chain: data is not a JSON object");
+        return -1;
+    }
+    bool empty = data[inner - 1] == '{';
+    strbuf_reset(&chain->sealed);
+    strbuf_append_len(&chain->sealed, data, end - 1);
+    strbuf_append(&chain->sealed, empty ? "\"prevHash\":\"" : ",\"prevHash\":\"");
+    strbuf_append_len(&chain->sealed, chain->head, AUDIT_HASH_HEX_LEN);
+    strbuf_append_len(&chain->sealed, "\"}", 2);
+
+    strbuf_reset(&chain->hashed);
+    strbuf_append_len(&chain->hashed, chain->head, AUDIT_HASH_HEX_LEN);
+    strbuf_append_char(&chain->hashed, '\n');
+    bool had_hash = false;
+    char why[256];
+    if (canon_run(&chain->canon, chain->sealed.data, chain->sealed.len, "hash", &had_hash,
+                  &chain->hashed, why, sizeof why) != 0) {
+        errstr_set(errstr, errstr_size, "audit chain: data cannot be sealed: %s", why);
+        return -1;
+    }
+    if (had_hash || chain->hashed.data[AUDIT_HASH_HEX_LEN + 1] != '{') {
+        errstr_set(errstr, errstr_size, "audit chain: data %s",
+                  had_hash ? "already carries a hash" : "is not a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+int audit_chain_append_event(struct audit_chain *chain, const struct relay_event *event,
+                             int64_t *seq_out, char *errstr, size_t errstr_size)
+{
+    if (!event || !event->data) {
+        errstr_set(errstr, errstr_size, "audit chain: no event data");
+        return OUTBOX_ERROR;
+    }
+    int status = reload_head_after_rollback(chain, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    if (build_hashed_text(chain, event->data, errstr, errstr_size) != 0)
+        return OUTBOX_ERROR;
+    char hash[AUDIT_HASH_HEX_LEN + 1];
+    if (sha256_hex(chain->hashed.data, chain->hashed.len, hash, errstr, errstr_size) != 0)
+        return OUTBOX_ERROR;
+    status = outbox_meta_stage(chain->ob, AUDIT_HEAD_META_KEY, hash, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    char previous[AUDIT_HASH_HEX_LEN + 1];
+    memcpy(previous, chain->head, sizeof previous);
+    memcpy(chain->head, hash, sizeof hash);
+
+    chain->sealed.len--; /* the closing brace, written again after the hash */
+    strbuf_append_len(&chain->sealed, ",\"hash\":\"", 9);
+    strbuf_append_len(&chain->sealed, hash, AUDIT_HASH_HEX_LEN);
+    strbuf_append_len(&chain->sealed, "\"}", 2);
+    struct relay_event sealed = *event;
+    sealed.data = chain->sealed.data;
+    return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
 }
 
 /* ---- verifying a file ------------------------------------------------------------- */

@@ -12,9 +12,15 @@
  * Duplicate keys are an error. The first event's prevHash is AUDIT_GENESIS_HASH.
  *
  * Contract: the chain head lives in the outbox metadata (key "audit.head") and is
- * written in the same transaction as the event that advances it, so a crash cannot
- * fork the chain. A chain belongs to the outbox's writer thread. When the outbox rolls
- * a transaction back, the next seal reloads the head from the database.
+ * written in the same transaction as the event that advances it (staged with
+ * outbox_meta_stage(), so it is written once per commit, not once per event), so a
+ * crash cannot fork the chain. A chain belongs to the outbox's writer thread. When the
+ * outbox rolls a transaction back, the next seal reloads the head from the database.
+ *
+ * The relay seals from the data text the event builders wrote
+ * (audit_chain_append_event): the canonical form is computed from the text in one
+ * pass, without building a JSON tree, and gives the same bytes as the tree-based
+ * audit_canonical_json() the verifier uses.
  */
 #ifndef CRELAY_PUBLISHERS_AUDIT_H
 #define CRELAY_PUBLISHERS_AUDIT_H
@@ -50,12 +56,28 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
                        const char *source, const char *subject, int64_t time_ms, cJSON *data,
                        int64_t *seq_out, char *errstr, size_t errstr_size);
 
+/* Seals event->data (JSON object text without prevHash and hash members: the
+ * builders' output) and appends the event with the sealed data. Nothing is parsed
+ * into a tree; the chain reuses its buffers, so a seal allocates nothing in the
+ * steady state. Undoes the seal if the append is refused. Returns an OUTBOX_*
+ * status; malformed data is OUTBOX_ERROR with errstr saying what is wrong. */
+int audit_chain_append_event(struct audit_chain *chain, const struct relay_event *event,
+                             int64_t *seq_out, char *errstr, size_t errstr_size);
+
 /* ---- verification ---------------------------------------------------------------- */
 
 /* Appends canonical(item); skip_key (may be NULL) is left out of a top-level object.
  * Returns 0, or -1 with errstr set (duplicate key, non-finite number). */
 int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf *out,
                          char *errstr, size_t errstr_size);
+
+/* canonical() of JSON text: the same bytes as audit_canonical_json(cJSON_Parse(text)),
+ * written in one pass without a tree. *skipped_out (may be NULL) tells whether
+ * skip_key occurred at the top level. Returns 0, or -1 with errstr set (syntax error
+ * with its offset, duplicate key, non-finite number, NUL in a string, nesting deeper
+ * than cJSON accepts). */
+int audit_canonical_text(const char *text, size_t len, const char *skip_key, bool *skipped_out,
+                         struct strbuf *out, char *errstr, size_t errstr_size);
 
 /* Computes the hash of data (its "hash" member ignored) chained after prev_hash. */
 int audit_compute_hash(const char *prev_hash, const cJSON *data,

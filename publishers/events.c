@@ -64,17 +64,24 @@ const char *events_severity_name(enum events_severity severity)
 /* ------------------------------------------------------------------------ */
 /* Ids, names, JSON pieces */
 
-void events_derive_id(const char *const *facts, size_t fact_count,
-                      char out[EVENTS_ID_HEX_LEN + 1])
+/* A fact given as bytes and length; text facts are their strlen. */
+struct id_fact {
+    const char *bytes;
+    size_t len;
+};
+
+static void derive_id_from(const struct id_fact *facts, size_t fact_count,
+                           char out[EVENTS_ID_HEX_LEN + 1])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         abort();
+    static const char separator = '\0';
     for (size_t i = 0; i < fact_count; i++) {
-        const char *fact = facts[i] ? facts[i] : "";
-        EVP_DigestUpdate(ctx, fact, strlen(fact) + 1);
+        EVP_DigestUpdate(ctx, facts[i].bytes, facts[i].len);
+        EVP_DigestUpdate(ctx, &separator, 1);
     }
     if (EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1 || digest_len < EVENTS_ID_HEX_LEN / 2)
         abort();
@@ -85,6 +92,19 @@ void events_derive_id(const char *const *facts, size_t fact_count,
         out[2 * i + 1] = hex[digest[i] & 0xF];
     }
     out[EVENTS_ID_HEX_LEN] = '\0';
+}
+
+void events_derive_id(const char *const *facts, size_t fact_count,
+                      char out[EVENTS_ID_HEX_LEN + 1])
+{
+    struct id_fact parts[16];
+    if (fact_count > sizeof parts / sizeof parts[0])
+        abort(); /* a programming error: no event has that many facts */
+    for (size_t i = 0; i < fact_count; i++) {
+        parts[i].bytes = facts[i] ? facts[i] : "";
+        parts[i].len = strlen(parts[i].bytes);
+    }
+    derive_id_from(parts, fact_count, out);
 }
 
 static char *full_type(const struct events_builder *builder, const char *unprefixed)
@@ -524,7 +544,7 @@ struct relay_event *events_audit_notification(const struct events_builder *build
         return NULL;
     }
     if (memchr(audit->raw, '\0', audit->raw_len) ||
-        !is_json_text(audit->raw, audit->raw_len, false)) {
+        (!audit->raw_is_json && !is_json_text(audit->raw, audit->raw_len, false))) {
         errstr_set(errstr, errstr_size, "audit notification on %s: raw text is not JSON",
                   audit->topic);
         return NULL;
@@ -551,14 +571,15 @@ struct relay_event *events_audit_notification(const struct events_builder *build
 
     char received[24];
     snprintf(received, sizeof received, "%" PRId64, audit->received_ms);
-    /* The raw text as a fact: NUL-free (checked above), so strlen covers it all. */
-    char *raw = strndup(audit->raw, audit->raw_len);
-    if (!raw)
-        abort();
-    const char *facts[] = {"audit.notification", audit->topic, received, raw};
+    /* The raw text as a fact, taken by its length (it is NUL-free, checked above). */
+    const struct id_fact facts[] = {
+        {"audit.notification", strlen("audit.notification")},
+        {audit->topic, strlen(audit->topic)},
+        {received, strlen(received)},
+        {audit->raw, audit->raw_len},
+    };
     char id[EVENTS_ID_HEX_LEN + 1];
-    events_derive_id(facts, 4, id);
-    free(raw);
+    derive_id_from(facts, 4, id);
     /* One ordering lane (empty subject) for the whole audit stream: the hash chain
      * is a single sequence and must not be split across partitions. */
     return finish_event(builder, "audit.notification", id,

@@ -87,6 +87,15 @@ static const char *const writer_sql[WS_COUNT] = {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 };
 
+/* A metadata write held back until the commit (the audit head changes with every audit
+ * event; writing it once per transaction is enough). Entries are kept and reused. */
+#define STAGED_META_MAX 4
+struct staged_meta {
+    char *key;
+    struct strbuf value;
+    bool live;
+};
+
 struct outbox {
     char *path;
     int64_t max_bytes;
@@ -107,6 +116,7 @@ struct outbox {
     int64_t first_pending_ms;
     int64_t next_seq;
     struct dead_letter_item *dead_in_txn;
+    struct staged_meta staged[STAGED_META_MAX];
 
     /* Shared state, under mu. */
     pthread_mutex_t mu;
@@ -318,8 +328,23 @@ static void writer_release_lock(struct outbox *ob)
 }
 
 /* Forgets the open transaction after SQLite rolled it back (or we did). */
+static void drop_staged_meta(struct outbox *ob)
+{
+    for (size_t i = 0; i < STAGED_META_MAX; i++)
+        ob->staged[i].live = false;
+}
+
+static struct staged_meta *find_staged_meta(struct outbox *ob, const char *key)
+{
+    for (size_t i = 0; i < STAGED_META_MAX; i++)
+        if (ob->staged[i].key && strcmp(ob->staged[i].key, key) == 0)
+            return &ob->staged[i];
+    return NULL;
+}
+
 static void writer_after_rollback(struct outbox *ob)
 {
+    drop_staged_meta(ob);
     ob->in_txn = false;
     ob->pending = ob->pending_events = 0;
     ob->pending_bytes = 0;
@@ -405,7 +430,11 @@ static int writer_commit(struct outbox *ob, char *errstr, size_t errstr_size)
     if (!ob->in_txn)
         return OUTBOX_OK;
     int status = OUTBOX_OK;
-    if (ob->pending_events > 0) {
+    for (size_t i = 0; i < STAGED_META_MAX && status == OUTBOX_OK; i++)
+        if (ob->staged[i].live)
+            status = put_meta(ob, ob->staged[i].key, strbuf_cstr(&ob->staged[i].value), errstr,
+                              errstr_size);
+    if (status == OUTBOX_OK && ob->pending_events > 0) {
         char text[32];
         snprintf(text, sizeof text, "%" PRId64, ob->next_seq - 1);
         status = put_meta(ob, "last_seq", text, errstr, errstr_size);
@@ -423,6 +452,7 @@ static int writer_commit(struct outbox *ob, char *errstr, size_t errstr_size)
         return status;
     }
     int committed_events = ob->pending_events;
+    drop_staged_meta(ob);
     ob->in_txn = false;
     ob->pending = ob->pending_events = 0;
     ob->pending_bytes = 0;
@@ -728,6 +758,10 @@ void outbox_destroy(struct outbox *ob)
     for (size_t i = 0; i < ob->slot_count; i++)
         free(ob->slots[i].sink);
     free(ob->slots);
+    for (size_t i = 0; i < STAGED_META_MAX; i++) {
+        free(ob->staged[i].key);
+        strbuf_free(&ob->staged[i].value);
+    }
     pthread_cond_destroy(&ob->committed_cond);
     pthread_cond_destroy(&ob->maintain_cond);
     pthread_cond_destroy(&ob->writer_cond);
@@ -828,6 +862,36 @@ int outbox_meta_set(struct outbox *ob, const char *key, const char *value, char 
         writer_check_rollback(ob);
         return status;
     }
+    struct staged_meta *staged = find_staged_meta(ob, key);
+    if (staged)
+        staged->live = false; /* this write is the newer one */
+    ob->pending++;
+    return OUTBOX_OK;
+}
+
+int outbox_meta_stage(struct outbox *ob, const char *key, const char *value, char *errstr,
+                      size_t errstr_size)
+{
+    if (!key || !value) {
+        errstr_set(errstr, errstr_size, "outbox %s: metadata write without key or value",
+                  ob->path);
+        return OUTBOX_ERROR;
+    }
+    struct staged_meta *staged = find_staged_meta(ob, key);
+    for (size_t i = 0; !staged && i < STAGED_META_MAX; i++) {
+        if (!ob->staged[i].key) {
+            staged = &ob->staged[i];
+            staged->key = xstrdup(key);
+        }
+    }
+    if (!staged)
+        return outbox_meta_set(ob, key, value, errstr, errstr_size);
+    int status = writer_begin(ob, errstr, errstr_size);
+    if (status != OUTBOX_OK)
+        return status;
+    strbuf_reset(&staged->value);
+    strbuf_append(&staged->value, value);
+    staged->live = true;
     ob->pending++;
     return OUTBOX_OK;
 }
@@ -836,6 +900,11 @@ int outbox_meta_get(struct outbox *ob, const char *key, char **value_out, char *
                     size_t errstr_size)
 {
     *value_out = NULL;
+    struct staged_meta *staged = find_staged_meta(ob, key);
+    if (staged && staged->live) {
+        *value_out = xstrdup(strbuf_cstr(&staged->value));
+        return OUTBOX_OK;
+    }
     sqlite3_stmt *stmt = ob->ws[WS_GET_META];
     bind_text(stmt, 1, key);
     int rc = sqlite3_step(stmt);

@@ -89,8 +89,13 @@ int outbox_snapshot_load(struct outbox *ob,
                          void *opaque, char *errstr, size_t errstr_size);
 int outbox_meta_set(struct outbox *ob, const char *key, const char *value, char *errstr,
                     size_t errstr_size);
+/* Like outbox_meta_set, but the row is written only when the transaction commits (the
+ * last value staged for a key wins; a rollback drops it). For values that change with
+ * every event, such as the audit head: one write per commit instead of one per event. */
+int outbox_meta_stage(struct outbox *ob, const char *key, const char *value, char *errstr,
+                      size_t errstr_size);
 /* *value_out: heap copy (caller frees) or NULL when the key is absent. Sees pending
- * writes of the writer. */
+ * and staged writes of the writer. */
 int outbox_meta_get(struct outbox *ob, const char *key, char **value_out, char *errstr,
                     size_t errstr_size);
 

@@ -42,6 +42,272 @@ static void test_canonical_form(void)
     free(text);
 }
 
+static struct outbox *open_outbox(const char *name, int64_t max_bytes);
+
+/* The text canonicalizer must give the verifier's bytes: compare it with the
+ * tree-based form on the project's fixtures and on edge cases. */
+static char *canonical_text_of(const char *json, bool *skipped)
+{
+    struct strbuf out;
+    strbuf_init(&out);
+    char err[256] = "";
+    if (audit_canonical_text(json, strlen(json), "hash", skipped, &out, err, sizeof err) != 0) {
+        strbuf_free(&out);
+        return strdup(err);
+    }
+    return strbuf_detach(&out);
+}
+
+static void check_same_canonical(const char *json, const char *name)
+{
+    char *tree = canonical_of(json);
+    bool skipped = false;
+    char *text = canonical_text_of(json, &skipped);
+    if (strcmp(tree, text) != 0)
+        printf("# %s\n#  tree: %.300s\n#  text: %.300s\n", name, tree, text);
+    CHECK(strcmp(tree, text) == 0);
+    free(tree);
+    free(text);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct strbuf sb;
+    strbuf_init(&sb);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        strbuf_append_len(&sb, buf, n);
+    fclose(f);
+    return strbuf_detach(&sb);
+}
+
+static void test_canonical_text_matches_the_tree(void)
+{
+    static const char *const fixtures[] = {
+        "tests/data/notifications/campaign_full.json",
+        "tests/data/notifications/campaign_unknown_fields.json",
+        "tests/data/notifications/progress.json",
+        "tests/data/notifications/stats.json",
+        "tests/data/notifications/rest_listing.json",
+        "tests/data/notifications/importstatus.json",
+        "tests/data/events/audit_notification.json",
+        "tests/data/events/state_changed.json",
+        "tests/data/events/alert_transition_stuck.json",
+        "tests/data/events/dialer_stats.json",
+    };
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        char *json = slurp(fixtures[i]);
+        CHECK(json != NULL);
+        if (json)
+            check_same_canonical(json, fixtures[i]);
+        free(json);
+    }
+    static const char *const cases[] = {
+        "{}", "[]", " { } ", "{\"a\":[]}", "[1,[2,[3,{}]]]", "\"x\"", "0", "-0", "true",
+        "{\"b\":1,\"a\":2,\"c\":{\"z\":[{\"y\":1,\"x\":2}],\"hash\":3},\"hash\":\"h\"}",
+        "{\"n\":[0,1,-1,123456789012345,1234567890123456,9007199254740993,-9007199254740992,"
+        "1.5,1e3,1E-3,-0.0,2.50,0.1,1e300,007]}",
+        "{\"s\":\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\\u00e9\\u20ac\\ud83d\\ude00\"}",
+        "{\"raw\":\"\xc3\xa9\xe2\x82\xac\x01\"}",
+        "{\"\\u00e9\":1,\"e\":2,\"\\\"q\":3,\"a\\nb\":4}",
+        "{\"ab\":1,\"a\":2,\"abc\":3,\"\":4}",
+        " {\t\"a\" :\n 1 ,\r\"b\"\t: [ true , false , null ] } ",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_same_canonical(cases[i], cases[i]);
+
+    bool skipped = false;
+    char *text = canonical_text_of("{\"hash\":1,\"a\":{\"hash\":2}}", &skipped);
+    CHECK_EQ_STR(text, "{\"a\":{\"hash\":2}}");
+    CHECK(skipped);
+    free(text);
+    text = canonical_text_of("{\"a\":{\"hash\":2}}", &skipped);
+    CHECK(!skipped);
+    free(text);
+}
+
+static void test_canonical_text_rejects_bad_input(void)
+{
+    static const struct {
+        const char *json;
+        const char *message;
+    } cases[] = {
+        {"{\"a\":1,\"a\":2}", "duplicate key \"a\""},
+        {"{\"b\":1,\"a\":2,\"b\":3}", "duplicate key \"b\""},
+        {"{\"a\":1} x", "trailing data after the JSON value at offset 8"},
+        {"{\"a\":1", "expected ',' or '}' at offset 6"},
+        {"{\"a\" 1}", "expected ':' at offset 5"},
+        {"{\"a\":\"x}", "unterminated string at offset 5"},
+        {"{\"a\":\"\\q\"}", "bad escape in string"},
+        {"{\"a\":\"\\u0000\"}", "bad escape in string"},
+        {"{\"a\":\"\\ud800\"}", "bad escape in string"},
+        {"{\"a\":\"\\ude00\\ud800\"}", "bad escape in string"},
+        {"{\"a\":1e999}", "number is not finite"},
+        {"{\"a\":tru}", "invalid value at offset 5"},
+        {"{\"a\":-}", "invalid value at offset 5"},
+        {"[1,2", "expected ',' or ']' at offset 4"},
+        {"", "unexpected end of text at offset 0"},
+        {"{1:2}", "expected a member name at offset 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = canonical_text_of(cases[i].json, NULL);
+        CHECK_CONTAINS(text, cases[i].message);
+        free(text);
+    }
+    /* cJSON's nesting limit, and no deeper. */
+    struct strbuf deep;
+    strbuf_init(&deep);
+    for (int i = 0; i < 1000; i++)
+        strbuf_append_char(&deep, '[');
+    for (int i = 0; i < 1000; i++)
+        strbuf_append_char(&deep, ']');
+    check_same_canonical(deep.data, "1000 levels");
+    strbuf_reset(&deep);
+    for (int i = 0; i < 1001; i++)
+        strbuf_append_char(&deep, '[');
+    for (int i = 0; i < 1001; i++)
+        strbuf_append_char(&deep, ']');
+    char *text = canonical_text_of(deep.data, NULL);
+    CHECK_CONTAINS(text, "nested too deeply");
+    free(text);
+    strbuf_free(&deep);
+}
+
+static struct relay_event *action_event(int n, const char *extra)
+{
+    char data[256];
+    snprintf(data, sizeof data, "{\"action\":\"campaign.stop\",\"n\":%d,\"campaignId\":\"c-1\"%s}",
+             n, extra);
+    char id[16];
+    snprintf(id, sizeof id, "t-%d", n);
+    return relay_event_create(id, "cx.outbound.audit.action", "s", "c-1", n, EVENT_FAMILY_AUDIT,
+                              data);
+}
+
+/* Reads back every committed event's data, in order. */
+static int read_back(struct outbox *ob, struct outbox_record *records, int max)
+{
+    char err[512];
+    struct outbox_reader *reader = outbox_reader_create(ob, "test", err, sizeof err);
+    int count = 0;
+    if (!reader || outbox_reader_fetch(reader, 0, max, records, &count, err, sizeof err) != 0)
+        printf("# %s\n", err);
+    outbox_reader_destroy(reader);
+    return count;
+}
+
+static void test_seal_from_text(void)
+{
+    char err[512];
+    struct outbox *ob = open_outbox("text.db", 0);
+    REQUIRE(ob != NULL);
+    struct audit_chain *chain = audit_chain_create(ob, err, sizeof err);
+    REQUIRE(chain != NULL);
+    char heads[4][AUDIT_HASH_HEX_LEN + 1];
+    snprintf(heads[0], sizeof heads[0], "%s", audit_chain_head(chain));
+    for (int n = 0; n < 3; n++) {
+        struct relay_event *event = action_event(n, n == 1 ? ",\"z\":{\"b\":[1.50],\"a\":\"\\u00e9\"}" : "");
+        int64_t seq = 0;
+        CHECK_EQ_INT(audit_chain_append_event(chain, event, &seq, err, sizeof err), OUTBOX_OK);
+        CHECK_EQ_INT(seq, n + 1);
+        relay_event_free(event);
+        snprintf(heads[n + 1], sizeof heads[n + 1], "%s", audit_chain_head(chain));
+        CHECK(strcmp(heads[n + 1], heads[n]) != 0);
+    }
+    /* Staged, the head is visible to the writer before the commit, and stored by it. */
+    char *stored = NULL;
+    outbox_meta_get(ob, AUDIT_HEAD_META_KEY, &stored, err, sizeof err);
+    CHECK_EQ_STR(stored, heads[3]);
+    free(stored);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    struct outbox_record records[8];
+    int count = read_back(ob, records, 8);
+    CHECK_EQ_INT(count, 3);
+    for (int i = 0; i < count; i++) {
+        /* The sealed text is what the verifier checks: prevHash links, hash matches. */
+        cJSON *data = cJSON_Parse(records[i].event->data);
+        CHECK_EQ_INT(audit_check_link(data, err, sizeof err), AUDIT_LINK_OK);
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(data, "prevHash")), heads[i]);
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(data, "hash")), heads[i + 1]);
+        cJSON_Delete(data);
+    }
+    CHECK_CONTAINS(count > 0 ? records[0].event->data : "",
+                   "{\"action\":\"campaign.stop\",\"n\":0,\"campaignId\":\"c-1\",\"prevHash\":\"");
+    outbox_records_free(records, count);
+    audit_chain_destroy(chain);
+    outbox_destroy(ob);
+
+    ob = open_outbox("text.db", 0);
+    REQUIRE(ob != NULL);
+    chain = audit_chain_create(ob, err, sizeof err);
+    REQUIRE(chain != NULL);
+    CHECK_EQ_STR(audit_chain_head(chain), heads[3]);
+
+    /* Data the chain cannot seal is refused with the reason, the head unchanged. */
+    static const struct {
+        const char *data;
+        const char *message;
+    } bad[] = {
+        {"[1,2]", "data is not a JSON object"},
+        {"{\"a\":1,\"hash\":\"x\"}", "already carries a hash"},
+        {"{\"a\":1,\"prevHash\":\"x\"}", "duplicate key \"prevHash\""},
+        {"{\"a\":1,\"b\":}", "data cannot be sealed: invalid value"},
+        {"{\"a\":1}}", "data cannot be sealed: trailing data"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct relay_event *event = relay_event_create("b", "cx.outbound.audit.action", "s", "",
+                                                       1, EVENT_FAMILY_AUDIT, bad[i].data);
+        err[0] = '\0';
+        CHECK_EQ_INT(audit_chain_append_event(chain, event, NULL, err, sizeof err),
+                     OUTBOX_ERROR);
+        CHECK_CONTAINS(err, bad[i].message);
+        relay_event_free(event);
+    }
+    CHECK_EQ_STR(audit_chain_head(chain), heads[3]);
+    struct relay_event *empty = relay_event_create("e", "cx.outbound.audit.action", "s", "", 1,
+                                                   EVENT_FAMILY_AUDIT, " { } ");
+    CHECK_EQ_INT(audit_chain_append_event(chain, empty, NULL, err, sizeof err), OUTBOX_OK);
+    relay_event_free(empty);
+    audit_chain_destroy(chain);
+    outbox_destroy(ob);
+}
+
+static void test_seal_from_text_refused_append(void)
+{
+    char err[512];
+    struct outbox *ob = open_outbox("textfull.db", 64 * 1024);
+    REQUIRE(ob != NULL);
+    struct audit_chain *chain = audit_chain_create(ob, err, sizeof err);
+    REQUIRE(chain != NULL);
+    int status = OUTBOX_OK, n = 0;
+    char head_before[AUDIT_HASH_HEX_LEN + 1] = "";
+    while (status == OUTBOX_OK && n < 100000) {
+        snprintf(head_before, sizeof head_before, "%s", audit_chain_head(chain));
+        struct relay_event *event = action_event(n++, ",\"pad\":\"................................"
+                                                      "....................................\"");
+        status = audit_chain_append_event(chain, event, NULL, err, sizeof err);
+        relay_event_free(event);
+    }
+    CHECK_EQ_INT(status, OUTBOX_FULL);
+    CHECK_EQ_STR(audit_chain_head(chain), head_before);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    audit_chain_destroy(chain);
+    outbox_destroy(ob);
+    /* What was committed names the last stored event. */
+    ob = open_outbox("textfull.db", 64 * 1024);
+    REQUIRE(ob != NULL);
+    chain = audit_chain_create(ob, err, sizeof err);
+    REQUIRE(chain != NULL);
+    CHECK_EQ_STR(audit_chain_head(chain), head_before);
+    audit_chain_destroy(chain);
+    outbox_destroy(ob);
+}
+
 static struct outbox *open_outbox(const char *name, int64_t max_bytes)
 {
     char path[400], err[512];
@@ -355,6 +621,10 @@ int main(void)
     RUN(test_canonical_form);
     RUN(test_seal_chains_and_head_survives_restart);
     RUN(test_refused_append_leaves_the_head_alone);
+    RUN(test_canonical_text_matches_the_tree);
+    RUN(test_canonical_text_rejects_bad_input);
+    RUN(test_seal_from_text);
+    RUN(test_seal_from_text_refused_append);
     build_lines();
     RUN(test_verify_good_chain_and_repeats);
     RUN(test_verify_names_the_broken_line);
