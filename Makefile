@@ -118,8 +118,11 @@ deps:
 test-build:
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan tests
 
+# The release build is tested too: valgrind runs it (sanitizer builds cannot run under
+# valgrind).
 test: deps
 	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory all
 	@tests/run.sh build/asan
 
 asan: test-build
