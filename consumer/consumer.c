@@ -22,6 +22,23 @@
 #define TAG_DISCOVERY 1
 #define TAG_RECONCILE 2
 
+struct listing_outcome {
+    size_t campaigns;
+    size_t changes;
+    size_t removed;
+    size_t skipped;
+};
+
+/* A walk over the campaign listing, one page in flight at a time: each page is
+ * applied as it arrives and dropped, and the removal pass runs after the last one, so
+ * memory does not grow with the number of campaigns beyond the cache itself. */
+struct listing_walk {
+    bool in_flight;
+    int page;            /* the page requested last */
+    struct strmap *seen; /* ids listed so far (values unused) */
+    struct listing_outcome outcome;
+};
+
 struct consumer {
     struct consumer_options options;
     const struct relay_config *config;
@@ -36,9 +53,9 @@ struct consumer {
     bool started;
     bool stopping;
 
-    bool discovery_in_flight;
+    struct listing_walk discovery;
+    struct listing_walk reconcile;
     bool discovered_once;
-    bool reconcile_in_flight;
     bool reconcile_again;
     bool reconciled_since_connect;
     /* Coverage losses waiting for the reconciliation that closes them. */
@@ -240,18 +257,41 @@ static void collect_topics(struct consumer *c)
 
 /* ---- discovery and reconciliation ------------------------------------------------- */
 
-static void submit_listing(struct consumer *c, uint64_t tag)
+static struct listing_walk *walk_of(struct consumer *c, uint64_t tag)
 {
-    struct platform_job job = {.kind = PLATFORM_JOB_LIST_CAMPAIGNS, .tag = tag};
+    return tag == TAG_DISCOVERY ? &c->discovery : &c->reconcile;
+}
+
+static void walk_reset(struct listing_walk *walk)
+{
+    strmap_destroy(walk->seen);
+    memset(walk, 0, sizeof *walk);
+}
+
+static int submit_page(struct consumer *c, uint64_t tag, int page)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/api/v2/outbound/campaigns?pageSize=%d&pageNumber=%d",
+             PLATFORM_CAMPAIGN_PAGE_SIZE, page);
+    struct platform_job job = {.kind = PLATFORM_JOB_REQUEST, .method = "GET", .path = path,
+                               .tag = tag};
     char errstr[256];
     if (platform_worker_submit(c->options.worker, &job, errstr, sizeof errstr)) {
-        log_error(COMPONENT, "cannot queue the campaign listing: %s", errstr);
-        return;
+        log_error(COMPONENT, "cannot queue page %d of the campaign listing: %s", page, errstr);
+        return -1;
     }
-    if (tag == TAG_DISCOVERY)
-        c->discovery_in_flight = true;
-    else
-        c->reconcile_in_flight = true;
+    walk_of(c, tag)->page = page;
+    return 0;
+}
+
+static void submit_listing(struct consumer *c, uint64_t tag)
+{
+    struct listing_walk *walk = walk_of(c, tag);
+    walk_reset(walk);
+    if (submit_page(c, tag, 1) != 0)
+        return;
+    walk->in_flight = true;
+    walk->seen = strmap_create();
 }
 
 static void discovery_fired(lws_sorted_usec_list_t *sul)
@@ -259,7 +299,7 @@ static void discovery_fired(lws_sorted_usec_list_t *sul)
     struct consumer *c = lws_container_of(sul, struct consumer, discovery_timer);
     if (c->stopping)
         return;
-    if (!c->discovery_in_flight)
+    if (!c->discovery.in_flight)
         submit_listing(c, TAG_DISCOVERY);
     lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
                      (lws_usec_t)c->config->subscriptions.rediscover_interval_ms *
@@ -269,63 +309,48 @@ static void discovery_fired(lws_sorted_usec_list_t *sul)
 static void request_reconcile(struct consumer *c)
 {
     c->reconciled_since_connect = false;
-    if (c->reconcile_in_flight) {
+    if (c->reconcile.in_flight) {
         c->reconcile_again = true;
         return;
     }
     submit_listing(c, TAG_RECONCILE);
 }
 
-struct listing_outcome {
-    size_t campaigns;
-    size_t changes;
-    size_t removed;
-    size_t skipped;
-};
-
-/* Applies a full REST listing; removed campaigns are reported and forgotten. */
-static int apply_listing(struct consumer *c, const char *body, size_t len,
-                         struct listing_outcome *outcome)
+/* Applies one page of the listing. */
+static void apply_page(struct consumer *c, struct listing_walk *walk,
+                       const struct campaign_listing *page)
 {
-    memset(outcome, 0, sizeof *outcome);
-    cJSON *array = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsArray(array)) {
-        log_error(COMPONENT, "campaign listing is not a JSON array (%zu bytes)", len);
-        cJSON_Delete(array);
-        return -1;
-    }
-    struct strmap *seen = strmap_create();
     int64_t now = now_wall(c);
     struct events_observation obs = {.observed_ms = now, .correlation_id = NULL};
-    const cJSON *item;
-    cJSON_ArrayForEach(item, array)
-    {
-        char errstr[256];
-        struct campaign_update *u = decode_campaign_object(item, errstr, sizeof errstr);
-        if (!u) {
-            outcome->skipped++;
-            log_warn(COMPONENT, "skipping a campaign in the listing: %s", errstr);
+    if (page->skipped) {
+        walk->outcome.skipped += page->skipped;
+        log_warn(COMPONENT, "skipping %zu campaign(s) on page %d of the listing: %s",
+                 page->skipped, walk->page, page->first_skip_reason);
+    }
+    for (size_t i = 0; i < page->entity_count; i++) {
+        const struct campaign_update *u = page->entities[i];
+        if (!config_campaign_selected(&c->config->subscriptions, u->id, u->division.id, u->name))
             continue;
-        }
-        const char *division = u->division.id;
-        if (!config_campaign_selected(&c->config->subscriptions, u->id, division, u->name)) {
-            campaign_update_free(u);
-            continue;
-        }
-        strmap_put(seen, u->id, (void *)1);
-        outcome->campaigns++;
+        if (strmap_contains(walk->seen, u->id))
+            continue; /* listed twice (it moved between pages): applied already */
+        strmap_put(walk->seen, u->id, (void *)1);
+        walk->outcome.campaigns++;
         struct cache_change change;
         memset(&change, 0, sizeof change);
         if (cache_apply(c->cache, u, CACHE_ORIGIN_RECONCILE, now, &change) == 0) {
             if (change.kind >= CACHE_FIRST_SIGHT)
-                outcome->changes++;
+                walk->outcome.changes++;
             emit_change(c, &change, &obs);
         }
         cache_change_clear(&change);
-        campaign_update_free(u);
     }
-    cJSON_Delete(array);
+}
 
+/* After the last page: campaigns the listing no longer shows are reported and
+ * forgotten. */
+static void remove_unlisted(struct consumer *c, struct listing_walk *walk)
+{
+    struct events_observation obs = {.observed_ms = now_wall(c), .correlation_id = NULL};
     /* Collect first: the cache must not change while it is iterated. */
     size_t gone_count = 0;
     char **gone = calloc(cache_count(c->cache) + 1, sizeof *gone);
@@ -333,7 +358,7 @@ static int apply_listing(struct consumer *c, const char *body, size_t len,
         abort();
     const struct cache_entry *e;
     for (size_t it = 0; (e = cache_next(c->cache, &it));)
-        if (!strmap_contains(seen, e->id))
+        if (!strmap_contains(walk->seen, e->id))
             gone[gone_count++] = strdup(e->id);
     for (size_t i = 0; i < gone_count; i++) {
         e = cache_get(c->cache, gone[i]);
@@ -342,13 +367,11 @@ static int apply_listing(struct consumer *c, const char *body, size_t len,
             alerts_on_removed(c->alerts, e);
             cache_remove(c->cache, gone[i]);
             persist_removed(c, gone[i]);
-            outcome->removed++;
+            walk->outcome.removed++;
         }
         free(gone[i]);
     }
     free(gone);
-    strmap_destroy(seen);
-    return 0;
 }
 
 static void report_gap(struct consumer *c, const struct listing_outcome *outcome)
@@ -380,51 +403,94 @@ static void report_gap(struct consumer *c, const struct listing_outcome *outcome
     c->gap_slots = 0;
 }
 
+static void listing_failed(struct consumer *c, bool is_discovery, const char *why)
+{
+    c->counters.rest_failures++;
+    log_error(COMPONENT, "%s failed: %s", is_discovery ? "discovery" : "reconciliation", why);
+    /* Reconciliation must happen before coverage counts as restored: retry. */
+    if (!is_discovery)
+        c->reconcile_again = true;
+    else if (!c->discovered_once)
+        lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
+                         5 * LWS_US_PER_SEC);
+}
+
+static void listing_finished(struct consumer *c, bool is_discovery,
+                             const struct listing_walk *walk)
+{
+    const struct listing_outcome *outcome = &walk->outcome;
+    if (is_discovery) {
+        c->counters.discoveries++;
+        if (!c->discovered_once)
+            log_info(COMPONENT, "discovered %zu campaign(s) in %d page(s)", outcome->campaigns,
+                     walk->page);
+        c->discovered_once = true;
+    } else {
+        c->counters.reconciliations++;
+        c->counters.reconcile_changes += outcome->changes + outcome->removed;
+        c->reconciled_since_connect = true;
+        report_gap(c, outcome);
+    }
+    /* The first discovery brought a restored cache up to date: only now can
+     * deadlines and the active count be judged. */
+    alerts_sync(c->alerts);
+    if (c->discovered_once && !c->stopping)
+        alerts_start(c->alerts);
+    collect_topics(c);
+    channel_manager_sync(c->channels);
+}
+
+/* One page of a discovery or reconciliation walk came back. */
 static void handle_listing(struct consumer *c, const struct platform_completion *done)
 {
     bool is_discovery = done->tag == TAG_DISCOVERY;
-    if (is_discovery)
-        c->discovery_in_flight = false;
-    else
-        c->reconcile_in_flight = false;
-
+    struct listing_walk *walk = walk_of(c, done->tag);
+    if (!walk->in_flight)
+        return; /* a page of a walk that was abandoned */
+    bool finished = true;
     if (done->result != PLATFORM_OK) {
-        c->counters.rest_failures++;
-        log_error(COMPONENT, "%s failed: %s", is_discovery ? "discovery" : "reconciliation",
-                  done->error);
-        /* Reconciliation must happen before coverage counts as restored: retry. */
-        if (!is_discovery)
-            c->reconcile_again = true;
-        else if (!c->discovered_once)
-            lws_sul_schedule(c->options.context, 0, &c->discovery_timer, discovery_fired,
-                             5 * LWS_US_PER_SEC);
+        listing_failed(c, is_discovery, done->error);
     } else {
-        struct listing_outcome outcome;
-        if (apply_listing(c, done->body, done->body_len, &outcome) == 0) {
-            if (is_discovery) {
-                c->counters.discoveries++;
-                if (!c->discovered_once)
-                    log_info(COMPONENT, "discovered %zu campaign(s) in %d page(s)",
-                             outcome.campaigns, done->pages);
-                c->discovered_once = true;
+        struct campaign_listing page;
+        char errstr[256];
+        int rc = decode_campaign_listing(done->body, done->body_len, &page, errstr,
+                                         sizeof errstr);
+        if (rc == 0 && !page.has_entities) {
+            /* Not a listing at all: finishing the walk would remove every campaign. */
+            snprintf(errstr, sizeof errstr, "the answer has no \"entities\" array");
+            campaign_listing_clear(&page);
+            rc = -1;
+        }
+        if (rc != 0) {
+            char why[320];
+            snprintf(why, sizeof why, "page %d of the campaign listing: %s", walk->page, errstr);
+            listing_failed(c, is_discovery, why);
+        } else if (c->stopping) {
+            campaign_listing_clear(&page); /* a walk cut short must not remove anything */
+        } else {
+            apply_page(c, walk, &page);
+            size_t listed = page.entity_count + page.skipped;
+            bool more = page.page_count > 0 ? walk->page < page.page_count : page.next_uri != NULL;
+            campaign_listing_clear(&page);
+            /* An empty page ends the walk even if pageCount promised more (campaigns
+             * deleted meanwhile); the cap guards against a listing that never ends. */
+            if (more && listed > 0 && walk->page >= PLATFORM_MAX_CAMPAIGN_PAGES) {
+                snprintf(errstr, sizeof errstr, "the campaign listing exceeds %d pages",
+                         PLATFORM_MAX_CAMPAIGN_PAGES);
+                listing_failed(c, is_discovery, errstr);
+            } else if (more && listed > 0) {
+                finished = submit_page(c, done->tag, walk->page + 1) != 0;
+                if (finished)
+                    listing_failed(c, is_discovery, "the next page could not be queued");
             } else {
-                c->counters.reconciliations++;
-                c->counters.reconcile_changes += outcome.changes + outcome.removed;
-                c->reconciled_since_connect = true;
-                report_gap(c, &outcome);
+                remove_unlisted(c, walk);
+                listing_finished(c, is_discovery, walk);
             }
-            /* The first discovery brought a restored cache up to date: only now can
-             * deadlines and the active count be judged. */
-            alerts_sync(c->alerts);
-            if (c->discovered_once && !c->stopping)
-                alerts_start(c->alerts);
-            collect_topics(c);
-            channel_manager_sync(c->channels);
-        } else if (!is_discovery) {
-            c->reconcile_again = true;
         }
     }
-    if (c->reconcile_again && !c->reconcile_in_flight && !c->stopping) {
+    if (finished)
+        walk_reset(walk);
+    if (c->reconcile_again && !c->reconcile.in_flight && !c->stopping) {
         c->reconcile_again = false;
         submit_listing(c, TAG_RECONCILE);
     }
@@ -777,6 +843,8 @@ void consumer_destroy(struct consumer *c)
         lws_sul_cancel(&c->discovery_timer);
         lws_sul_cancel(&c->control_timer);
     }
+    walk_reset(&c->discovery);
+    walk_reset(&c->reconcile);
     control_destroy(c->control);
     alerts_destroy(c->alerts);
     channel_manager_destroy(c->channels);

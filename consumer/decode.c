@@ -369,6 +369,7 @@ int decode_campaign_listing(const char *text, size_t len, struct campaign_listin
         cJSON_Delete(root);
         return -1;
     }
+    out->has_entities = cJSON_IsArray(entities);
     int total = cJSON_IsArray(entities) ? cJSON_GetArraySize(entities) : 0;
     if (total > 0) {
         out->entities = calloc((size_t)total, sizeof *out->entities);

@@ -132,6 +132,7 @@ struct campaign_listing {
     int64_t total;
     int64_t page_count; /* 0 when absent */
     char *next_uri;     /* NULL on the last page */
+    bool has_entities;  /* the envelope had an entities array (possibly empty) */
     size_t skipped;
     char first_skip_reason[160];
 };

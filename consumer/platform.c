@@ -18,7 +18,6 @@
  * a broken proxy must not make the relay allocate without bound. */
 #define MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
 #define MAX_ID_LEN 200
-#define MAX_CAMPAIGN_PAGES 10000
 
 struct counters {
     _Atomic uint64_t calls, calls_ok, calls_http_error, calls_transport_error, calls_auth_error;
@@ -1149,9 +1148,9 @@ enum platform_result platform_list_campaigns(struct platform_client *client,
          * deleted meanwhile); the cap guards against a listing that never ends. */
         if (!more || count == 0)
             break;
-        if (page >= MAX_CAMPAIGN_PAGES) {
+        if (page >= PLATFORM_MAX_CAMPAIGN_PAGES) {
             snprintf(errstr, errstr_size, "campaign listing exceeds %d pages; stopped",
-                     MAX_CAMPAIGN_PAGES);
+                     PLATFORM_MAX_CAMPAIGN_PAGES);
             result = PLATFORM_ERR_HTTP;
             break;
         }

@@ -46,6 +46,8 @@
 #define PLATFORM_DEFAULT_MAX_RETRY_AFTER_S 180
 #define PLATFORM_DEFAULT_USER_AGENT        "campaign-relay/1"
 #define PLATFORM_CAMPAIGN_PAGE_SIZE        100
+/* A listing that claims more pages than this is treated as broken. */
+#define PLATFORM_MAX_CAMPAIGN_PAGES        10000
 
 /* Zero or NULL fields take the defaults above. Strings are copied at create. */
 struct platform_options {
