@@ -17,7 +17,12 @@
 
 #define OUTBOX_SCHEMA_VERSION 1
 #define OUTBOX_BUSY_TIMEOUT_MS 30000
-#define OUTBOX_PRUNE_BATCH 5000
+/* Rows deleted per pruning transaction. The writer waits for each one, so a batch is
+ * kept to a few milliseconds; between batches the maintenance thread lets the writer
+ * commit once (PRUNE_YIELD_MS at most), so pruning never stalls the service loop for
+ * longer than one batch. */
+#define OUTBOX_PRUNE_BATCH 500
+#define PRUNE_YIELD_MS 5
 #define OUTBOX_JOURNAL_LIMIT (16 * 1024 * 1024)
 /* Rough per-row overhead of an event in the b-tree, used to foresee the size of a batch
  * that has not committed yet. */
@@ -1046,8 +1051,17 @@ static int min_cursor(struct outbox *ob, int64_t *out, char *errstr, size_t errs
     return OUTBOX_OK;
 }
 
+static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64_t *pruned_out,
+                    char *errstr, size_t errstr_size);
+
 int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *errstr,
                     size_t errstr_size)
+{
+    return maintain(ob, max_rows, false, pruned_out, errstr, errstr_size);
+}
+
+static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64_t *pruned_out,
+                    char *errstr, size_t errstr_size)
 {
     int64_t pruned = 0;
     int status = OUTBOX_OK;
@@ -1089,6 +1103,8 @@ int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *
         pruned += changes + targeted;
         if (status != OUTBOX_OK || changes + targeted < batch)
             break;
+        if (yield_to_writer)
+            outbox_wait_committed(ob, outbox_committed_seq(ob), PRUNE_YIELD_MS);
     }
     if (status == OUTBOX_OK) {
         pthread_mutex_lock(&ob->aux_mu);
@@ -1116,7 +1132,7 @@ static void *maintain_main(void *arg)
             break;
         pthread_mutex_unlock(&ob->mu);
         char err[512];
-        int status = outbox_maintain(ob, 0, NULL, err, sizeof err);
+        int status = maintain(ob, 0, true, NULL, err, sizeof err);
         if (status != OUTBOX_OK && !logged)
             log_error("outbox", "maintenance: %s", err);
         logged = status != OUTBOX_OK;
