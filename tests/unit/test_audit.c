@@ -210,7 +210,8 @@ static void test_seal_from_text(void)
     char heads[4][AUDIT_HASH_HEX_LEN + 1];
     snprintf(heads[0], sizeof heads[0], "%s", audit_chain_head(chain));
     for (int n = 0; n < 3; n++) {
-        struct relay_event *event = action_event(n, n == 1 ? ",\"z\":{\"b\":[1.50],\"a\":\"\\u00e9\"}" : "");
+        const char *nested = ",\"z\":{\"b\":[1.50],\"a\":\"\\u00e9\"}";
+        struct relay_event *event = action_event(n, n == 1 ? nested : "");
         int64_t seq = 0;
         CHECK_EQ_INT(audit_chain_append_event(chain, event, &seq, err, sizeof err), OUTBOX_OK);
         CHECK_EQ_INT(seq, n + 1);
