@@ -505,13 +505,13 @@ static void audit_notification(struct consumer *c, const struct notification *n,
         .topic = n->topic,
         .raw = text,
         .raw_len = len,
-        .raw_is_json = true, /* it decoded */
         .received_ms = received_ms,
         .correlation_id = n->correlation_id,
     };
     char errstr[256];
-    struct relay_event *event = events_audit_notification(c->options.events, &audit, errstr,
-                                                          sizeof errstr);
+    /* The frame decoded just before: it is not parsed a third time. */
+    struct relay_event *event = events_audit_decoded_notification(c->options.events, &audit,
+                                                                  errstr, sizeof errstr);
     if (!event) {
         log_warn(COMPONENT, "cannot audit a %s notification: %s", n->topic, errstr);
         return;

@@ -535,16 +535,17 @@ static bool is_json_text(const char *text, size_t len, bool object_only)
     return ok;
 }
 
-struct relay_event *events_audit_notification(const struct events_builder *builder,
-                                              const struct audit_notification *audit,
-                                              char *errstr, size_t errstr_size)
+static struct relay_event *audit_notification_event(const struct events_builder *builder,
+                                                    const struct audit_notification *audit,
+                                                    bool raw_is_json, char *errstr,
+                                                    size_t errstr_size)
 {
     if (!builder || !audit || !audit->topic || !audit->raw) {
         errstr_set(errstr, errstr_size, "audit notification: topic and raw text are required");
         return NULL;
     }
     if (memchr(audit->raw, '\0', audit->raw_len) ||
-        (!audit->raw_is_json && !is_json_text(audit->raw, audit->raw_len, false))) {
+        (!raw_is_json && !is_json_text(audit->raw, audit->raw_len, false))) {
         errstr_set(errstr, errstr_size, "audit notification on %s: raw text is not JSON",
                   audit->topic);
         return NULL;
@@ -585,6 +586,20 @@ struct relay_event *events_audit_notification(const struct events_builder *build
     return finish_event(builder, "audit.notification", id,
                         source_for(builder, "notifications", NULL), "", audit->received_ms,
                         &data);
+}
+
+struct relay_event *events_audit_notification(const struct events_builder *builder,
+                                              const struct audit_notification *audit,
+                                              char *errstr, size_t errstr_size)
+{
+    return audit_notification_event(builder, audit, false, errstr, errstr_size);
+}
+
+struct relay_event *events_audit_decoded_notification(const struct events_builder *builder,
+                                                      const struct audit_notification *audit,
+                                                      char *errstr, size_t errstr_size)
+{
+    return audit_notification_event(builder, audit, true, errstr, errstr_size);
 }
 
 static bool is_alert_name(const char *name)

@@ -33,7 +33,6 @@
 #ifndef CRELAY_PUBLISHERS_EVENTS_H
 #define CRELAY_PUBLISHERS_EVENTS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,16 +86,13 @@ struct relay_event *events_import_status(const struct events_builder *builder,
                                          const struct events_observation *observation);
 
 /* One notification as received. raw must be the JSON text of the frame (it is
- * embedded as a JSON value, not re-encoded, so the audit record keeps its bytes);
- * it is checked unless raw_is_json says the caller already parsed it (the consumer
- * audits only frames that decoded). prev_hash and hash come from the audit chain;
- * NULL leaves the member out, so the chain can hash the event without them and then
- * build it again with them. */
+ * embedded as a JSON value, not re-encoded, so the audit record keeps its bytes).
+ * prev_hash and hash come from the audit chain; NULL leaves the member out, so the
+ * chain can hash the event without them and then build it again with them. */
 struct audit_notification {
     const char *topic;
     const char *raw;
     size_t raw_len;
-    bool raw_is_json;
     int64_t received_ms;
     const char *correlation_id;
     const char *prev_hash;
@@ -105,6 +101,11 @@ struct audit_notification {
 struct relay_event *events_audit_notification(const struct events_builder *builder,
                                               const struct audit_notification *audit,
                                               char *errstr, size_t errstr_size);
+/* The same for a frame the caller has already parsed (the consumer audits only frames
+ * that decoded): raw is not parsed again, only checked for NUL bytes. */
+struct relay_event *events_audit_decoded_notification(const struct events_builder *builder,
+                                                      const struct audit_notification *audit,
+                                                      char *errstr, size_t errstr_size);
 
 enum events_severity {
     EVENTS_SEVERITY_INFO = 0,

@@ -311,12 +311,25 @@ static void test_audit_golden(void)
     CHECK_EQ_STR(unchained->id, chained->id); /* the chain fields are not part of the fact */
     CHECK_EQ_STR(chained->subject, "");
     CHECK_EQ_INT(chained->family, EVENT_FAMILY_AUDIT);
+    /* A frame the caller decoded gives the same event without being parsed again. */
+    struct relay_event *decoded = events_audit_decoded_notification(w.builder, &audit, err,
+                                                                    sizeof err);
+    REQUIRE(decoded);
+    CHECK_EQ_STR(decoded->id, chained->id);
+    CHECK_EQ_STR(decoded->data, chained->data);
+    relay_event_free(decoded);
     relay_event_free(unchained);
     relay_event_free(chained);
 
     audit.raw = "{\"topicName\":";
     audit.raw_len = strlen(audit.raw);
     CHECK(events_audit_notification(w.builder, &audit, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "raw text is not JSON");
+    char with_nul[] = "{\"a\":1}\0{}";
+    audit.raw = with_nul;
+    audit.raw_len = sizeof with_nul - 1;
+    err[0] = '\0';
+    CHECK(events_audit_decoded_notification(w.builder, &audit, err, sizeof err) == NULL);
     CHECK_CONTAINS(err, "raw text is not JSON");
     free(raw);
     world_close(&w);
