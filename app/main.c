@@ -24,7 +24,8 @@ static const struct command commands[] = {
      "validate a configuration file and print the effective configuration"},
     {"audit", cmd_audit, "verify the audit hash chain in a JSONL file (audit verify FILE)"},
     {"dlq", cmd_dlq, "list or replay dead letters (dlq list|replay -c FILE)"},
-    {"campaign", cmd_campaign, "start or stop a campaign through the relay (campaign start|stop ID)"},
+    {"campaign", cmd_campaign,
+     "start or stop a campaign through the relay (campaign start|stop ID)"},
 };
 
 static void print_usage(FILE *out)

@@ -396,8 +396,9 @@ static void serve_command(void *opaque, const struct admin_request *request,
                                     : cJSON_CreateObject();
     if (!cJSON_IsObject(body)) {
         cJSON_Delete(body);
-        json_error(response, 400, "the body must be a JSON object: {\"reason\":…,"
-                                  "\"requestedBy\":…,\"overrides\":[…],\"overrideReason\":…}");
+        json_error(response, 400,
+                   "the body must be a JSON object: {\"reason\":…,\"requestedBy\":…,"
+                   "\"overrides\":[…],\"overrideReason\":…}");
         return;
     }
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(body, "reason");

@@ -697,8 +697,9 @@ int cache_snapshot_restore(struct cache *cache, const char *text, size_t len, ch
     }
     const char *format = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "format"));
     if (!format || strcmp(format, SNAPSHOT_FORMAT) != 0) {
-        errstr_set(errstr, errstr_size, "cache snapshot format is %s%s%s, expected " SNAPSHOT_FORMAT,
-                  format ? "\"" : "", format ? format : "missing", format ? "\"" : "");
+        errstr_set(errstr, errstr_size,
+                   "cache snapshot format is %s%s%s, expected " SNAPSHOT_FORMAT,
+                   format ? "\"" : "", format ? format : "missing", format ? "\"" : "");
         cJSON_Delete(root);
         return -1;
     }

@@ -292,7 +292,8 @@ static void handle_create_result(struct channel *ch, long status, const char *bo
     const cJSON *uri = cJSON_GetObjectItemCaseSensitive(json, "connectUri");
     if (!cJSON_IsString(id) || !cJSON_IsString(uri)) {
         int64_t delay = slot_backoff_ms(m, ch->slot);
-        log_warn(COMPONENT, "creating a notification channel failed (status %ld%s%s); retrying in %lld ms",
+        log_warn(COMPONENT,
+                 "creating a notification channel failed (status %ld%s%s); retrying in %lld ms",
                  status, errstr && errstr[0] ? ": " : "", errstr ? errstr : "", (long long)delay);
         cJSON_Delete(json);
         schedule(m, &ch->timer, channel_timer_fired, delay);

@@ -861,7 +861,8 @@ void control_tick(struct control *c, int64_t now_ms)
         if (!stream_up && !cmd->poll_in_flight && now_ms >= cmd->next_poll_ms) {
             /* The stream cannot confirm: read the campaign, spread out with jitter. */
             call_get(c, cmd, STEP_POLL, now_ms);
-            cmd->next_poll_ms = now_ms + interval / 2 + (int64_t)(next_random(c) % (uint64_t)interval);
+            uint64_t jitter = next_random(c) % (uint64_t)interval;
+            cmd->next_poll_ms = now_ms + interval / 2 + (int64_t)jitter;
         }
     }
 }
