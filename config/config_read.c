@@ -183,78 +183,68 @@ void config_read_string(struct config_loader *l, const struct config_node *map, 
     config_replace_string(out, text);
 }
 
-void config_read_duration(struct config_loader *l, const struct config_node *map,
-                          const char *parent, const char *key, int64_t min_ms, int64_t *out)
+/* Durations and sizes are read the same way; only the parser and the words differ. */
+struct unit_kind {
+    const char *noun;    /* "duration" */
+    const char *example; /* "30s or 5m" */
+    enum config_unit_status (*parse)(const char *text, int64_t *out);
+    void (*format)(int64_t value, char *out, size_t size);
+};
+
+static const struct unit_kind duration_kind = {"duration", "30s or 5m", config_parse_duration_ms,
+                                               config_format_duration};
+static const struct unit_kind size_kind = {"size", "64KiB or 256MiB", config_parse_size_bytes,
+                                           config_format_size};
+
+static void read_unit(struct config_loader *l, const struct config_node *map, const char *parent,
+                      const char *key, int64_t min, int64_t *out, const struct unit_kind *kind)
 {
     const struct config_node *node = config_tree_get(map, key);
     if (node == NULL)
         return;
     char path[CONFIG_PATH_MAX];
     config_path_key(path, parent, key);
-    char *text = config_scalar_text(l, node, path, "a duration like 30s or 5m");
+    char expected[64];
+    snprintf(expected, sizeof expected, "a %s like %s", kind->noun, kind->example);
+    char *text = config_scalar_text(l, node, path, expected);
     if (text == NULL)
         return;
     char quoted[CONFIG_ECHO_MAX + 16];
     config_quote_value(text, quoted, sizeof quoted);
     int64_t value = 0;
-    switch (config_parse_duration_ms(text, &value)) {
+    switch (kind->parse(text, &value)) {
     case CONFIG_UNIT_OK:
-        if (value < min_ms) {
+        if (value < min) {
             char min_text[32];
-            config_format_duration(min_ms, min_text, sizeof min_text);
+            kind->format(min, min_text, sizeof min_text);
             config_report(l, node, path, "must be at least %s, got %s", min_text, quoted);
         } else {
             *out = value;
         }
         break;
     case CONFIG_UNIT_NEGATIVE:
-        config_report(l, node, path, "a duration must not be negative, got %s", quoted);
+        config_report(l, node, path, "a %s must not be negative, got %s", kind->noun, quoted);
         break;
     case CONFIG_UNIT_OVERFLOW:
-        config_report(l, node, path, "duration too large, got %s", quoted);
+        config_report(l, node, path, "%s too large, got %s", kind->noun, quoted);
         break;
     case CONFIG_UNIT_SYNTAX:
-        config_report(l, node, path, "expected a duration like 30s or 5m, got %s", quoted);
+        config_report(l, node, path, "expected %s, got %s", expected, quoted);
         break;
     }
     free(text);
 }
 
+void config_read_duration(struct config_loader *l, const struct config_node *map,
+                          const char *parent, const char *key, int64_t min_ms, int64_t *out)
+{
+    read_unit(l, map, parent, key, min_ms, out, &duration_kind);
+}
+
 void config_read_size(struct config_loader *l, const struct config_node *map, const char *parent,
                       const char *key, int64_t min_bytes, int64_t *out)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
-        return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
-    char *text = config_scalar_text(l, node, path, "a size like 64KiB or 256MiB");
-    if (text == NULL)
-        return;
-    char quoted[CONFIG_ECHO_MAX + 16];
-    config_quote_value(text, quoted, sizeof quoted);
-    int64_t value = 0;
-    switch (config_parse_size_bytes(text, &value)) {
-    case CONFIG_UNIT_OK:
-        if (value < min_bytes) {
-            char min_text[32];
-            config_format_size(min_bytes, min_text, sizeof min_text);
-            config_report(l, node, path, "must be at least %s, got %s", min_text, quoted);
-        } else {
-            *out = value;
-        }
-        break;
-    case CONFIG_UNIT_NEGATIVE:
-        config_report(l, node, path, "a size must not be negative, got %s", quoted);
-        break;
-    case CONFIG_UNIT_OVERFLOW:
-        config_report(l, node, path, "size too large, got %s", quoted);
-        break;
-    case CONFIG_UNIT_SYNTAX:
-        config_report(l, node, path, "expected a size like 64KiB or 256MiB, got %s", quoted);
-        break;
-    }
-    free(text);
+    read_unit(l, map, parent, key, min_bytes, out, &size_kind);
 }
 
 void config_read_int(struct config_loader *l, const struct config_node *map, const char *parent,
