@@ -270,6 +270,9 @@ static int producer_create(struct kafka_sink *sink, char *errstr, size_t errstr_
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (conf_set(conf, "bootstrap.servers", sink->brokers, errstr, errstr_size) != 0 ||
         conf_set(conf, "linger.ms", "5", errstr, errstr_size) != 0 ||
+        /* Nagle holds a small produce request back until the previous segment is
+         * acknowledged, and delayed ACKs make that 40 ms: the latency tail. */
+        conf_set(conf, "socket.nagle.disable", "true", errstr, errstr_size) != 0 ||
         conf_set(conf, "partitioner", "murmur2", errstr, errstr_size) != 0)
         goto fail;
     for (size_t i = 0; i < sink->property_count; i++) {

@@ -2,7 +2,8 @@
  * bench_kafka_probe: the benchmark's eyes on Kafka and on the webhook receiver.
  *
  *   bench_kafka_probe count   --bootstrap B [--interval-ms MS] [--seconds S] TOPIC...
- *   bench_kafka_probe latency --bootstrap B [--seconds S] [--idle-ms MS] TOPIC
+ *   bench_kafka_probe latency --bootstrap B [--seconds S] [--idle-ms MS]
+ *                             [--samples FILE] TOPIC
  *   bench_kafka_probe webhook-latency FILE
  *
  * count: every interval (default 500 ms) prints "T_MS N" where N is the number of
@@ -16,6 +17,8 @@
  *   receipt comes after the broker acknowledged the produce request, so this is an
  *   upper bound of "sent by gcsim -> delivery confirmed". Stops after --seconds or
  *   after --idle-ms (default 3000) without a message once messages started.
+ *   --samples FILE also writes one line per message, "SENT_US LATENCY_US PARTITION",
+ *   to look for a pattern in the tail.
  * webhook-latency: reads webhook_receiver's --out file and does the same with each
  *   line's t_ms (the receiver's clock when it answered) and the stamp in its body.
  *
@@ -47,6 +50,7 @@ struct probe_options {
     long interval_ms;
     long seconds;
     long idle_ms;
+    const char *samples_path;
 };
 
 /* Latency samples in microseconds, grown as needed. */
@@ -68,7 +72,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: bench_kafka_probe count --bootstrap B [--interval-ms MS] "
                  "[--seconds S] TOPIC...\n"
                  "       bench_kafka_probe latency --bootstrap B [--seconds S] "
-                 "[--idle-ms MS] TOPIC\n"
+                 "[--idle-ms MS] [--samples FILE] TOPIC\n"
                  "       bench_kafka_probe webhook-latency FILE\n");
 }
 
@@ -157,6 +161,11 @@ static int parse_args(int argc, char **argv, struct probe_options *opts)
             i++;
             continue;
         }
+        if (strcmp(arg, "--samples") == 0 && value) {
+            opts->samples_path = value;
+            i++;
+            continue;
+        }
         if (strcmp(arg, "--interval-ms") == 0)
             number = &opts->interval_ms;
         else if (strcmp(arg, "--seconds") == 0)
@@ -187,11 +196,13 @@ static rd_kafka_t *client_create(const struct probe_options *opts, bool consumer
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     snprintf(group, sizeof group, "bench-probe-%d", (int)getpid());
     /* A consumer that asks again at once: its own fetch wait would otherwise add
-     * up to the broker's default of 500 ms to every latency sample. */
+     * up to the broker's default of 500 ms to every latency sample; without Nagle,
+     * a fetch request is not held back 40 ms behind a delayed ACK. */
     const char *settings[][2] = {
         {"bootstrap.servers", opts->bootstrap}, {"group.id", group},
         {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
         {"fetch.wait.max.ms", "1"}, {"fetch.error.backoff.ms", "5"},
+        {"socket.nagle.disable", "true"},
         {"log_level", "3"},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
@@ -288,6 +299,11 @@ static int run_latency(const struct probe_options *opts)
     int rc = add_partitions(rk, opts->topics[0], partitions) < 0 ? 1 : 0;
     if (rc == 0 && rd_kafka_assign(rk, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR)
         rc = 1;
+    FILE *dump = NULL;
+    if (rc == 0 && opts->samples_path && !(dump = fopen(opts->samples_path, "w"))) {
+        fprintf(stderr, "bench_kafka_probe: %s: %s\n", opts->samples_path, strerror(errno));
+        rc = 1;
+    }
     printf("latency: consuming %s\n", opts->topics[0]);
     fflush(stdout);
     struct samples samples = {0};
@@ -304,12 +320,20 @@ static int run_latency(const struct probe_options *opts)
             int64_t received = now_epoch_us();
             last_message = time_mono_ms();
             int64_t sent = find_stamp(message->payload, message->len);
-            if (sent > 0)
+            if (sent > 0) {
                 samples_add(&samples, received - sent);
+                if (dump)
+                    fprintf(dump, "%lld %lld %d\n", (long long)sent,
+                            (long long)(received - sent), (int)message->partition);
+            }
         } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             fprintf(stderr, "bench_kafka_probe: %s\n", rd_kafka_message_errstr(message));
         }
         rd_kafka_message_destroy(message);
+    }
+    if (dump && fclose(dump) != 0) {
+        fprintf(stderr, "bench_kafka_probe: %s: %s\n", opts->samples_path, strerror(errno));
+        rc = 1;
     }
     if (rc == 0)
         samples_report(&samples);
