@@ -294,7 +294,7 @@ static void *runner_main(void *arg)
         } else if (runner->buf_pos < runner->buf_count || !runner->fetched_all) {
             timeout = 0;
         } else if (runner->inflight_count > 0) {
-            timeout = 10;
+            timeout = 1;
         } else {
             timeout = 0;
         }
