@@ -17,11 +17,17 @@
 
 #define OUTBOX_SCHEMA_VERSION 1
 #define OUTBOX_BUSY_TIMEOUT_MS 30000
-/* Rows deleted per pruning transaction. The writer waits for each one, so a batch is
- * kept to a few milliseconds; between batches the maintenance thread lets the writer
- * commit once (PRUNE_YIELD_MS at most), so pruning never stalls the service loop for
- * longer than one batch. */
+/* Rows deleted per pruning transaction. The writer waits for each one, and a row costs
+ * SQLite several microseconds, so the maintenance thread sizes a batch by the append
+ * rate: twice what the writer committed while the pruner last stood aside (it lets the
+ * writer commit once between two batches, PRUNE_YIELD_MS at most), never fewer than
+ * PRUNE_MIN_BATCH. Pruning then keeps ahead of any load while a stall of the service loop
+ * stays well under a millisecond at moderate rates (a fixed 500 was 3-10 ms: the tail of
+ * the latency benchmark). Pruning outside the thread (outbox_maintain) takes fixed
+ * batches. */
 #define OUTBOX_PRUNE_BATCH 500
+#define PRUNE_MIN_BATCH 100
+#define PRUNE_MAX_BATCH 5000
 #define PRUNE_YIELD_MS 5
 #define OUTBOX_JOURNAL_LIMIT (16 * 1024 * 1024)
 /* Rough per-row overhead of an event in the b-tree, used to foresee the size of a batch
@@ -190,12 +196,16 @@ static int sql_error(const struct outbox *ob, sqlite3 *db, int rc, const char *w
     return OUTBOX_ERROR;
 }
 
-static int open_connection(struct outbox *ob, sqlite3 **db_out, char *errstr,
+/* shared: the connection is used from more than one thread (the writer's, which the
+ * maintenance thread prunes through while it holds the write lock), so SQLite
+ * serializes calls on it. */
+static int open_connection(struct outbox *ob, sqlite3 **db_out, bool shared, char *errstr,
                            size_t errstr_size)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(ob->path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 (shared ? SQLITE_OPEN_FULLMUTEX : SQLITE_OPEN_NOMUTEX),
                              NULL);
     if (rc != SQLITE_OK) {
         errstr_set(errstr, errstr_size, "outbox %s: cannot open: %s", ob->path,
@@ -670,7 +680,7 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&ob->writer_cond, NULL);
 
-    if (open_connection(ob, &ob->db, errstr, errstr_size) != OUTBOX_OK)
+    if (open_connection(ob, &ob->db, true, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
     if (exec_sql(ob, ob->db, "PRAGMA journal_mode=WAL", errstr, errstr_size) != OUTBOX_OK)
         goto fail;
@@ -711,8 +721,8 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
         goto fail;
     update_usage(ob, used);
 
-    if (open_connection(ob, &ob->aux_db, errstr, errstr_size) != OUTBOX_OK ||
-        open_connection(ob, &ob->query_db, errstr, errstr_size) != OUTBOX_OK)
+    if (open_connection(ob, &ob->aux_db, false, errstr, errstr_size) != OUTBOX_OK ||
+        open_connection(ob, &ob->query_db, false, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
 
     if (ob->maintain_interval_ms > 0) {
@@ -933,6 +943,16 @@ int outbox_flush_due(struct outbox *ob, int64_t now_mono_ms, char *errstr, size_
     return OUTBOX_OK;
 }
 
+int64_t outbox_commit_due_in_ms(const struct outbox *ob, int64_t now_mono_ms)
+{
+    if (!ob->in_txn)
+        return -1;
+    if (ob->pending_events >= ob->commit_max_events)
+        return 0;
+    int64_t left = ob->first_pending_ms + ob->commit_interval_ms - now_mono_ms;
+    return left > 0 ? left : 0;
+}
+
 int outbox_flush(struct outbox *ob, char *errstr, size_t errstr_size)
 {
     int status = writer_take_posted(ob, errstr, errstr_size);
@@ -1013,13 +1033,13 @@ static void aux_write_unlock(struct outbox *ob)
     pthread_mutex_unlock(&ob->aux_mu);
 }
 
-static int aux_exec_bound(struct outbox *ob, const char *sql, int64_t a, int64_t b,
-                          const char *text, int *changes, char *errstr, size_t errstr_size)
+static int exec_bound(struct outbox *ob, sqlite3 *db, const char *sql, int64_t a, int64_t b,
+                      const char *text, int *changes, char *errstr, size_t errstr_size)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(ob->aux_db, sql, -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK)
-        return sql_error(ob, ob->aux_db, rc, sql, errstr, errstr_size);
+        return sql_error(ob, db, rc, sql, errstr, errstr_size);
     sqlite3_bind_int64(stmt, 1, a);
     sqlite3_bind_int64(stmt, 2, b);
     if (text)
@@ -1027,10 +1047,16 @@ static int aux_exec_bound(struct outbox *ob, const char *sql, int64_t a, int64_t
     rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sql_error(ob, ob->aux_db, rc, sql, errstr, errstr_size);
+        return sql_error(ob, db, rc, sql, errstr, errstr_size);
     if (changes)
-        *changes = sqlite3_changes(ob->aux_db);
+        *changes = sqlite3_changes(db);
     return OUTBOX_OK;
+}
+
+static int aux_exec_bound(struct outbox *ob, const char *sql, int64_t a, int64_t b,
+                          const char *text, int *changes, char *errstr, size_t errstr_size)
+{
+    return exec_bound(ob, ob->aux_db, sql, a, b, text, changes, errstr, errstr_size);
 }
 
 /* The lowest stored cursor, or -1 when no sink is registered. */
@@ -1070,8 +1096,9 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         if (status != OUTBOX_OK)
             return status;
     }
+    int batch_size = yield_to_writer ? PRUNE_MIN_BATCH : OUTBOX_PRUNE_BATCH;
     for (;;) {
-        int batch = OUTBOX_PRUNE_BATCH;
+        int batch = batch_size;
         if (max_rows > 0 && max_rows - pruned < batch)
             batch = (int)(max_rows - pruned);
         if (batch <= 0)
@@ -1086,14 +1113,16 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         if (status != OUTBOX_OK)
             break;
         int changes = 0, targeted = 0;
-        /* One short transaction per batch keeps the writer's wait short. */
-        status = aux_exec_bound(ob,
+        /* One short transaction per batch keeps the writer's wait short. It goes through
+         * the writer's connection: a write on another connection would make both
+         * connections drop their page caches, and a cold cache made a batch take 10 ms. */
+        status = exec_bound(ob, ob->db,
                                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
                                 " WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
                                 floor, batch, NULL, &changes, errstr, errstr_size);
         if (status == OUTBOX_OK && changes < batch)
-            status = aux_exec_bound(
-                ob,
+            status = exec_bound(
+                ob, ob->db,
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
                 " WHERE target IS NOT NULL AND seq > ?1 AND seq <= COALESCE("
                 " (SELECT c.seq FROM cursors c WHERE c.sink = events.target), ?1)"
@@ -1103,8 +1132,13 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         pruned += changes + targeted;
         if (status != OUTBOX_OK || changes + targeted < batch)
             break;
-        if (yield_to_writer)
-            outbox_wait_committed(ob, outbox_committed_seq(ob), PRUNE_YIELD_MS);
+        if (yield_to_writer) {
+            int64_t before = outbox_committed_seq(ob);
+            int64_t appended = outbox_wait_committed(ob, before, PRUNE_YIELD_MS) - before;
+            batch_size = appended * 2 < PRUNE_MIN_BATCH   ? PRUNE_MIN_BATCH
+                         : appended * 2 > PRUNE_MAX_BATCH ? PRUNE_MAX_BATCH
+                                                          : (int)appended * 2;
+        }
     }
     if (status == OUTBOX_OK) {
         pthread_mutex_lock(&ob->aux_mu);
@@ -1300,7 +1334,7 @@ struct outbox_reader *outbox_reader_create(struct outbox *ob, const char *sink, 
         abort();
     reader->ob = ob;
     reader->sink = xstrdup_or_empty(sink);
-    if (open_connection(ob, &reader->db, errstr, errstr_size) != OUTBOX_OK)
+    if (open_connection(ob, &reader->db, false, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
     int rc = sqlite3_prepare_v3(reader->db,
                                 "SELECT seq, id, type, family, subject, source, time_ms, data"
