@@ -56,6 +56,7 @@ struct relay {
     struct consumer *consumer;
     struct relay_sinks *sinks;
     lws_sorted_usec_list_t tick;
+    lws_sorted_usec_list_t commit_timer; /* armed while a batch is open: its due time */
     bool events_refused; /* the outbox refused events: reconcile once it has room */
     bool outbox_failing;
     atomic_int stop_requests;
@@ -549,6 +550,38 @@ static void wake_loop(void *opaque)
         lws_cancel_service(r->context);
 }
 
+static void commit_if_due(struct relay *r, int64_t now)
+{
+    char errstr[512];
+    if (outbox_flush_due(r->outbox, now, errstr, sizeof errstr) != OUTBOX_OK) {
+        if (!r->outbox_failing)
+            log_error(COMPONENT, "outbox commit failed: %s", errstr);
+        r->outbox_failing = true;
+        r->events_refused = true;
+    }
+}
+
+static void commit_timer_fired(lws_sorted_usec_list_t *sul)
+{
+    struct relay *r = lws_container_of(sul, struct relay, commit_timer);
+    commit_if_due(r, time_mono_ms());
+}
+
+/* After each service pass: commits a due batch, or arms a timer for the moment the open
+ * batch falls due, so a batch waits commit_interval and not up to a tick more. */
+static void schedule_commit(struct relay *r)
+{
+    int64_t now = time_mono_ms();
+    int64_t due_in = outbox_commit_due_in_ms(r->outbox, now);
+    if (due_in == 0) {
+        commit_if_due(r, now);
+        due_in = outbox_commit_due_in_ms(r->outbox, now);
+    }
+    if (due_in > 0)
+        lws_sul_schedule(r->context, 0, &r->commit_timer, commit_timer_fired,
+                         due_in * LWS_US_PER_MS);
+}
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
     struct relay *r = lws_container_of(sul, struct relay, tick);
@@ -571,13 +604,7 @@ static void tick(lws_sorted_usec_list_t *sul)
         r->last_gone_check_ms = now;
         relay_sinks_take_disabled(r->sinks, report_webhook_disabled, r);
     }
-    char errstr[512];
-    if (outbox_flush_due(r->outbox, now, errstr, sizeof errstr) != OUTBOX_OK) {
-        if (!r->outbox_failing)
-            log_error(COMPONENT, "outbox commit failed: %s", errstr);
-        r->outbox_failing = true;
-        r->events_refused = true;
-    }
+    commit_if_due(r, now);
     if (r->events_refused && !outbox_full(r->outbox) && outbox_pending(r->outbox) == 0) {
         /* Events were lost on the way in: the cache moved on without them reaching
          * the outbox. A reconciliation re-derives what consumers missed. */
@@ -788,6 +815,7 @@ int relay_run(struct relay *r)
     while (!r->stopping) {
         if (lws_service(r->context, 0) < 0)
             break;
+        schedule_commit(r);
         if (atomic_load(&r->stop_requests) > 0 && !r->stopping)
             tick(&r->tick);
     }
@@ -798,6 +826,7 @@ int relay_run(struct relay *r)
     while (time_mono_ms() < until && atomic_load(&r->stop_requests) < 2)
         lws_service(r->context, 0);
     lws_sul_cancel(&r->tick);
+    lws_sul_cancel(&r->commit_timer);
     report_pressure(r);
 
     char errstr[512];

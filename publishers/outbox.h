@@ -102,6 +102,10 @@ int outbox_meta_get(struct outbox *ob, const char *key, char **value_out, char *
 /* Commits when the batch is due; call it from a timer every few ms. Also writes the
  * cursors and dead letters (with their alert events) that readers posted. */
 int outbox_flush_due(struct outbox *ob, int64_t now_mono_ms, char *errstr, size_t errstr_size);
+/* Milliseconds until outbox_flush_due() will commit the open transaction (0: due now),
+ * or -1 when no transaction is open. Lets the loop wake exactly when a batch is due
+ * instead of on its next timer tick. */
+int64_t outbox_commit_due_in_ms(const struct outbox *ob, int64_t now_mono_ms);
 /* Commits now whatever is pending. */
 int outbox_flush(struct outbox *ob, char *errstr, size_t errstr_size);
 /* Writes (events, snapshot rows, metadata) in the open transaction. */
