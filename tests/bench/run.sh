@@ -189,7 +189,7 @@ relay_config latency "sinks:
   kafka:
     brokers: $KAFKA_BOOTSTRAP
     properties:
-      linger.ms: \"1\"
+      linger.ms: \"0\"
   webhooks:
     - name: bench
       url: $webhook_url/events
@@ -197,7 +197,8 @@ relay_config latency "sinks:
       events: [audit.notification]
       concurrency: 4"
 "$PROBE" latency --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 40)) \
-    --idle-ms 3000 campaign-relay.audit >"$WORK/latency.out" 2>>"$WORK/probe.log" &
+    --idle-ms 3000 --samples "$WORK/kafka-latency.samples" campaign-relay.audit \
+    >"$WORK/latency.out" 2>>"$WORK/probe.log" &
 latency_probe=$!
 wait_for_line "$WORK/latency.out" 'consuming' 10 >/dev/null
 start_relay latency
