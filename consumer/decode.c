@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/numtext.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -191,8 +192,8 @@ static uint64_t hash_json_value(const cJSON *item, int depth)
     if (cJSON_IsString(item))
         return fnv_text(fnv_text(hash, "s"), item->valuestring);
     if (cJSON_IsNumber(item)) {
-        char number[40];
-        snprintf(number, sizeof number, "%.17g", item->valuedouble);
+        char number[NUMTEXT_MAX];
+        numtext_g17(number, item->valuedouble);
         return fnv_text(fnv_text(hash, "n"), number);
     }
     if (cJSON_IsBool(item))

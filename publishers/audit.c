@@ -1,4 +1,5 @@
 #include "publishers/audit.h"
+#include "util/numtext.h"
 #include "util/xalloc.h"
 
 #include <math.h>
@@ -85,6 +86,16 @@ static int canonical_object(const cJSON *item, const char *skip_key, struct strb
     return status;
 }
 
+
+/* Integers up to 2^53 in plain decimal (-0 as 0), other numbers as "%.17g". */
+static void append_number(struct strbuf *out, double value)
+{
+    char text[NUMTEXT_MAX];
+    if (value == floor(value) && fabs(value) <= 9007199254740992.0)
+        strbuf_append_len(out, text, numtext_int64(text, (int64_t)value));
+    else
+        strbuf_append_len(out, text, numtext_g17(text, value));
+}
 static int canonical_value(const cJSON *item, const char *skip_key, struct strbuf *out,
                            char *errstr, size_t errstr_size)
 {
@@ -111,10 +122,7 @@ static int canonical_value(const cJSON *item, const char *skip_key, struct strbu
             errstr_set(errstr, errstr_size, "number is not finite");
             return -1;
         }
-        if (value == floor(value) && fabs(value) <= 9007199254740992.0)
-            strbuf_appendf(out, "%lld", (long long)value);
-        else
-            strbuf_appendf(out, "%.17g", value);
+        append_number(out, value);
         return 0;
     }
     if (cJSON_IsTrue(item)) {
@@ -381,10 +389,7 @@ static const char *canon_number(struct canon_state *st, const char *p)
         errstr_set(st->errstr, st->errstr_size, "number is not finite");
         return NULL;
     }
-    if (value == floor(value) && fabs(value) <= 9007199254740992.0)
-        strbuf_appendf(st->out, "%lld", (long long)value);
-    else
-        strbuf_appendf(st->out, "%.17g", value);
+    append_number(st->out, value);
     return p + (parsed_end - number);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/numtext.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -160,7 +161,7 @@ static void append_number(struct strbuf *sb, double value)
         return;
     }
     if (floor(value) == value && fabs(value) < 9007199254740992.0) {
-        strbuf_appendf(sb, "%" PRId64, (int64_t)value);
+        strbuf_append_int64(sb, (int64_t)value);
         return;
     }
     char text[40];
@@ -208,7 +209,7 @@ static void append_status(struct strbuf *sb, const char *status, enum lifecycle_
 static void append_version(struct strbuf *sb, bool has_version, int64_t version)
 {
     if (has_version)
-        strbuf_appendf(sb, "%" PRId64, version);
+        strbuf_append_int64(sb, version);
     else
         strbuf_append(sb, "null");
 }
@@ -389,7 +390,9 @@ struct relay_event *events_removed(const struct events_builder *builder,
 
 static void format_optional_number(char *out, size_t size, bool present, double value)
 {
-    if (present)
+    if (present && size >= NUMTEXT_MAX)
+        numtext_g17(out, value);
+    else if (present)
         snprintf(out, size, "%.17g", value);
     else
         snprintf(out, size, "-");
@@ -428,7 +431,8 @@ struct relay_event *events_progress(const struct events_builder *builder,
         if (i)
             strbuf_append_char(&data, ',');
         strbuf_append_json_string(&data, p->skipped[i].reason);
-        strbuf_appendf(&data, ":%" PRId64, p->skipped[i].count);
+        strbuf_append_char(&data, ':');
+        strbuf_append_int64(&data, p->skipped[i].count);
     }
     strbuf_append(&data, "},\"observedAt\":");
     append_time(&data, observation->observed_ms);
@@ -570,8 +574,8 @@ static struct relay_event *audit_notification_event(const struct events_builder 
     }
     strbuf_append_char(&data, '}');
 
-    char received[24];
-    snprintf(received, sizeof received, "%" PRId64, audit->received_ms);
+    char received[NUMTEXT_MAX];
+    numtext_int64(received, audit->received_ms);
     /* The raw text as a fact, taken by its length (it is NUL-free, checked above). */
     const struct id_fact facts[] = {
         {"audit.notification", strlen("audit.notification")},

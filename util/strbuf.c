@@ -1,5 +1,7 @@
 #include "util/strbuf.h"
 
+#include "util/numtext.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,12 @@ void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
     va_start(ap, fmt);
     strbuf_vappendf(sb, fmt, ap);
     va_end(ap);
+}
+
+void strbuf_append_int64(struct strbuf *sb, int64_t value)
+{
+    char text[NUMTEXT_MAX];
+    strbuf_append_len(sb, text, numtext_int64(text, value));
 }
 
 void strbuf_append_json_string(struct strbuf *sb, const char *text)

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
     char *data;
@@ -27,6 +28,8 @@ void strbuf_append_len(struct strbuf *sb, const void *data, size_t len);
 void strbuf_append_char(struct strbuf *sb, char c);
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
+/* Appends the decimal text of value, as "%" PRId64 would, without printf. */
+void strbuf_append_int64(struct strbuf *sb, int64_t value);
 /* Appends text as a quoted JSON string with RFC 8259 escaping; NULL appends null. */
 void strbuf_append_json_string(struct strbuf *sb, const char *text);
 /* Returns the contents; "" for an empty buffer, never NULL. */

@@ -1,7 +1,14 @@
-/* Unit tests for util/: strbuf, JSON string escaping, RFC 3339 time. */
+/* Unit tests for util/: strbuf, JSON string escaping, RFC 3339 time, number text. */
 #include "tests/harness.h"
+#include "util/numtext.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+
+#include <float.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <math.h>
+#include <time.h>
 
 static void test_strbuf_grows_and_formats(void)
 {
@@ -67,11 +74,107 @@ static void test_rfc3339_rejects_garbage(void)
     CHECK_EQ_INT(time_parse_rfc3339("2020-08-12T12:41:54.Z", &ms), -1);
 }
 
+/* The reference the fast formatter replaced: gmtime_r and snprintf. */
+static void reference_rfc3339(int64_t epoch_ms, char out[RFC3339_MS_LEN])
+{
+    time_t secs = (time_t)(epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000);
+    int ms = (int)(epoch_ms - (int64_t)secs * 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, RFC3339_MS_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+static void test_rfc3339_format_matches_libc(void)
+{
+    const int64_t edges[] = {
+        0, -1, -999, -1000, -1001, 999, 1000, 86399999, 86400000, -86400000, -86400001,
+        951782400000LL,   /* 2000-02-29 */
+        4107542399999LL,  /* 2100-02-28T23:59:59.999 */
+        4107542400000LL,  /* 2100-03-01, not a leap year */
+        253402300799999LL, /* 9999-12-31T23:59:59.999 */
+        253402300800000LL, /* year 10000: the fallback */
+        -62167219200000LL, /* 0000-01-01 */
+        -62167219200001LL, /* year -1: the fallback */
+    };
+    char got[RFC3339_MS_LEN], want[RFC3339_MS_LEN];
+    int mismatches = 0;
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        time_format_rfc3339(edges[i], got);
+        reference_rfc3339(edges[i], want);
+        CHECK_MSG(strcmp(got, want) == 0, "%" PRId64 ": %s, libc says %s", edges[i], got, want);
+    }
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        /* Years 0..9999 and a little beyond on both sides. */
+        int64_t ms = (int64_t)(next_random(&state) % 330000000000000ULL) - 66000000000000LL;
+        time_format_rfc3339(ms, got);
+        reference_rfc3339(ms, want);
+        if (strcmp(got, want) != 0 && mismatches++ < 5)
+            CHECK_MSG(false, "%" PRId64 ": %s, libc says %s", ms, got, want);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+static void test_numtext_matches_printf(void)
+{
+    const int64_t ints[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    char got[NUMTEXT_MAX], want[NUMTEXT_MAX];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        size_t len = numtext_int64(got, ints[i]);
+        snprintf(want, sizeof want, "%" PRId64, ints[i]);
+        CHECK_EQ_STR(got, want);
+        CHECK_EQ_INT(len, strlen(want));
+    }
+    const double doubles[] = {0.0, -0.0, 1.0, -1.0, 0.5, 1e16, 99999999999999984.0, 1e17,
+                              -1e17, 1e300, 1.5e-300, DBL_MIN, DBL_MAX, 12.75, 1597236114707.0,
+                              9007199254740993.0, 0.1, 2.0 / 3.0, INFINITY, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++) {
+        size_t len = numtext_g17(got, doubles[i]);
+        snprintf(want, sizeof want, "%.17g", doubles[i]);
+        CHECK_EQ_STR(got, want);
+        CHECK_EQ_INT(len, strlen(want));
+    }
+    uint64_t state = 0x2545f4914f6cdd1dULL;
+    int mismatches = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = next_random(&state);
+        int64_t n = (int64_t)r >> (r % 64);
+        double d = (i % 2) ? (double)n : (double)n / 1000.0;
+        numtext_int64(got, n);
+        snprintf(want, sizeof want, "%" PRId64, n);
+        if (strcmp(got, want) != 0 && mismatches++ < 5)
+            CHECK_MSG(false, "int64 %s, printf says %s", got, want);
+        numtext_g17(got, d);
+        snprintf(want, sizeof want, "%.17g", d);
+        if (strcmp(got, want) != 0 && mismatches++ < 5)
+            CHECK_MSG(false, "double %s, printf says %s", got, want);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+
+    struct strbuf sb;
+    strbuf_init(&sb);
+    strbuf_append(&sb, "n=");
+    strbuf_append_int64(&sb, -42);
+    CHECK_EQ_STR(strbuf_cstr(&sb), "n=-42");
+    strbuf_free(&sb);
+}
+
 int main(void)
 {
     RUN(test_strbuf_grows_and_formats);
     RUN(test_json_string_escaping);
     RUN(test_rfc3339_round_trip);
     RUN(test_rfc3339_rejects_garbage);
+    RUN(test_rfc3339_format_matches_libc);
+    RUN(test_numtext_matches_printf);
     return harness_finish();
 }
