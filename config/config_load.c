@@ -92,7 +92,7 @@ static void set_defaults(struct relay_config *cfg)
     cfg->outbox.path = config_xstrdup("./campaign-relay.db");
     cfg->outbox.max_bytes = 1024LL * 1024 * 1024;
     cfg->outbox.high_water = 0.8;
-    cfg->outbox.commit_interval_ms = 20;
+    cfg->outbox.commit_interval_ms = 5;
     cfg->outbox.commit_max_events = 1000;
 
     cfg->admin.listen = config_xstrdup("127.0.0.1:9464");

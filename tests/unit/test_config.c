@@ -125,7 +125,7 @@ static void test_minimal_config_gets_every_default(void)
     CHECK_EQ_STR(cfg->outbox.path, "./campaign-relay.db");
     CHECK_EQ_INT(cfg->outbox.max_bytes, 1073741824);
     CHECK(cfg->outbox.high_water > 0.799 && cfg->outbox.high_water < 0.801);
-    CHECK_EQ_INT(cfg->outbox.commit_interval_ms, 20);
+    CHECK_EQ_INT(cfg->outbox.commit_interval_ms, 5);
     CHECK_EQ_INT(cfg->outbox.commit_max_events, 1000);
     CHECK(!cfg->sinks.kafka.enabled);
     CHECK(!cfg->sinks.file.enabled);
