@@ -26,14 +26,56 @@ int64_t time_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void put_digits(char *out, int value, int count)
+{
+    for (int i = count - 1; i >= 0; i--) {
+        out[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+}
+
+/* Every event carries a time or two: gmtime_r (which takes glibc's time zone lock) and
+ * snprintf were a visible share of the service loop. Days to a civil date follow
+ * H. Hinnant's days_from_civil inverse; years outside 0..9999 keep the old path. */
 void time_format_rfc3339(int64_t epoch_ms, char out[RFC3339_MS_LEN])
 {
-    time_t secs = (time_t)(epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000);
-    int ms = (int)(epoch_ms - (int64_t)secs * 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, RFC3339_MS_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000;
+    int ms = (int)(epoch_ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int second_of_day = (int)(secs - days * 86400);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t year = yoe + era * 400 + (month <= 2);
+    if (year < 0 || year > 9999) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(out, RFC3339_MS_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, ms);
+        return;
+    }
+    put_digits(out, (int)year, 4);
+    out[4] = '-';
+    put_digits(out + 5, month, 2);
+    out[7] = '-';
+    put_digits(out + 8, day, 2);
+    out[10] = 'T';
+    put_digits(out + 11, second_of_day / 3600, 2);
+    out[13] = ':';
+    put_digits(out + 14, second_of_day / 60 % 60, 2);
+    out[16] = ':';
+    put_digits(out + 17, second_of_day % 60, 2);
+    out[19] = '.';
+    put_digits(out + 20, ms, 3);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 static int read_digits(const char **p, int count, int *value)
