@@ -57,6 +57,7 @@ struct relay {
     struct relay_sinks *sinks;
     lws_sorted_usec_list_t tick;
     lws_sorted_usec_list_t commit_timer; /* armed while a batch is open: its due time */
+    int64_t commit_timer_due_ms;         /* when it fires (monotonic); 0: not armed */
     bool events_refused; /* the outbox refused events: reconcile once it has room */
     bool outbox_failing;
     atomic_int stop_requests;
@@ -564,11 +565,14 @@ static void commit_if_due(struct relay *r, int64_t now)
 static void commit_timer_fired(lws_sorted_usec_list_t *sul)
 {
     struct relay *r = lws_container_of(sul, struct relay, commit_timer);
+    r->commit_timer_due_ms = 0;
     commit_if_due(r, time_mono_ms());
 }
 
 /* After each service pass: commits a due batch, or arms a timer for the moment the open
- * batch falls due, so a batch waits commit_interval and not up to a tick more. */
+ * batch falls due, so a batch waits commit_interval and not up to a tick more. A batch's
+ * due time does not move, so the timer is only touched when it changes (service passes
+ * come thousands of times a second under load). */
 static void schedule_commit(struct relay *r)
 {
     int64_t now = time_mono_ms();
@@ -577,9 +581,11 @@ static void schedule_commit(struct relay *r)
         commit_if_due(r, now);
         due_in = outbox_commit_due_in_ms(r->outbox, now);
     }
-    if (due_in > 0)
+    if (due_in > 0 && r->commit_timer_due_ms != now + due_in) {
+        r->commit_timer_due_ms = now + due_in;
         lws_sul_schedule(r->context, 0, &r->commit_timer, commit_timer_fired,
                          due_in * LWS_US_PER_MS);
+    }
 }
 
 static void tick(lws_sorted_usec_list_t *sul)
