@@ -86,7 +86,6 @@ static int canonical_object(const cJSON *item, const char *skip_key, struct strb
     return status;
 }
 
-
 /* Integers up to 2^53 in plain decimal (-0 as 0), other numbers as "%.17g". */
 static void append_number(struct strbuf *out, double value)
 {
@@ -96,6 +95,7 @@ static void append_number(struct strbuf *out, double value)
     else
         strbuf_append_len(out, text, numtext_g17(text, value));
 }
+
 static int canonical_value(const cJSON *item, const char *skip_key, struct strbuf *out,
                            char *errstr, size_t errstr_size)
 {

@@ -388,14 +388,13 @@ struct relay_event *events_removed(const struct events_builder *builder,
                           observation->observed_ms, &data);
 }
 
-static void format_optional_number(char *out, size_t size, bool present, double value)
+/* An id fact: "%.17g" of the value, "-" when absent. */
+static void format_optional_number(char out[NUMTEXT_MAX], bool present, double value)
 {
-    if (present && size >= NUMTEXT_MAX)
+    if (present)
         numtext_g17(out, value);
-    else if (present)
-        snprintf(out, size, "%.17g", value);
     else
-        snprintf(out, size, "-");
+        strcpy(out, "-");
 }
 
 static void append_optional_number(struct strbuf *sb, bool present, double value)
@@ -440,12 +439,12 @@ struct relay_event *events_progress(const struct events_builder *builder,
     strbuf_append_json_string(&data, observation->correlation_id);
     strbuf_append_char(&data, '}');
 
-    char called[40], messaged[40], total[40], percentage[40];
-    format_optional_number(called, sizeof called, p->has_contacts_called, p->contacts_called);
-    format_optional_number(messaged, sizeof messaged, p->has_contacts_messaged,
+    char called[NUMTEXT_MAX], messaged[NUMTEXT_MAX], total[NUMTEXT_MAX], percentage[NUMTEXT_MAX];
+    format_optional_number(called, p->has_contacts_called, p->contacts_called);
+    format_optional_number(messaged, p->has_contacts_messaged,
                            p->contacts_messaged);
-    format_optional_number(total, sizeof total, p->has_total_contacts, p->total_contacts);
-    format_optional_number(percentage, sizeof percentage, p->has_percentage, p->percentage);
+    format_optional_number(total, p->has_total_contacts, p->total_contacts);
+    format_optional_number(percentage, p->has_percentage, p->percentage);
     const char *facts[] = {"campaign.progress", p->campaign_id, called, messaged, total,
                            percentage};
     char id[EVENTS_ID_HEX_LEN + 1];
@@ -512,11 +511,11 @@ struct relay_event *events_import_status(const struct events_builder *builder,
     strbuf_append_json_string(&data, observation->correlation_id);
     strbuf_append_char(&data, '}');
 
-    char total[40], completed[40], percentage[40];
-    format_optional_number(total, sizeof total, st->has_total_records, (double)st->total_records);
-    format_optional_number(completed, sizeof completed, st->has_completed_records,
+    char total[NUMTEXT_MAX], completed[NUMTEXT_MAX], percentage[NUMTEXT_MAX];
+    format_optional_number(total, st->has_total_records, (double)st->total_records);
+    format_optional_number(completed, st->has_completed_records,
                            (double)st->completed_records);
-    format_optional_number(percentage, sizeof percentage, st->has_percentage_complete,
+    format_optional_number(percentage, st->has_percentage_complete,
                            st->percentage_complete);
     const char *facts[] = {"contactlist.import_status", st->contact_list_id,
                            st->import_state ? st->import_state : "-", total, completed,

@@ -294,6 +294,8 @@ static void *runner_main(void *arg)
         } else if (runner->buf_pos < runner->buf_count || !runner->fetched_all) {
             timeout = 0;
         } else if (runner->inflight_count > 0) {
+            /* A delivery report ends the wait at once, a commit in the outbox does not:
+             * 1 ms bounds how long a new event waits while others are in flight. */
             timeout = 1;
         } else {
             timeout = 0;
