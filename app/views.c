@@ -180,6 +180,12 @@ static void write_outbox(struct strbuf *out, const struct views_sources *src)
     single(out, "campaign_relay_outbox_pressure_episodes_total", METRICS_COUNTER,
            "Times the outbox went above its high-water mark.",
            (double)outbox_pressure_episodes(src->outbox));
+    single(out, "campaign_relay_outbox_wal_bytes", METRICS_GAUGE,
+           "Size of the outbox's write-ahead log file.",
+           (double)outbox_wal_bytes(src->outbox));
+    single(out, "campaign_relay_outbox_wal_restarts_total", METRICS_COUNTER,
+           "Checkpoints that held the writer to start a write-ahead log over.",
+           (double)outbox_wal_restarts(src->outbox));
 }
 
 void views_metrics(const struct views_sources *src, struct strbuf *out)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/log.h"
@@ -29,7 +31,26 @@
 #define PRUNE_MIN_BATCH 100
 #define PRUNE_MAX_BATCH 5000
 #define PRUNE_YIELD_MS 5
-#define OUTBOX_JOURNAL_LIMIT (16 * 1024 * 1024)
+#define OUTBOX_JOURNAL_LIMIT (64 * 1024 * 1024)
+/* WAL frames at which a commit wakes the maintenance thread to checkpoint. A passive
+ * checkpoint never catches up with a writer that commits every few milliseconds, and
+ * SQLite starts the WAL over only after one has: under sustained load the WAL grew
+ * without end (1 GB in a 10 s benchmark), every commit extended the file (the kernel
+ * zeroes each new block) and the disk would fill. The maintenance thread therefore copies
+ * most of the WAL beside the writer, then holds the writer for a restart checkpoint of
+ * the remainder. 8192 frames of 4 KiB pages stay under OUTBOX_JOURNAL_LIMIT, so the file
+ * is reused, not truncated and extended again. */
+#define OUTBOX_WAL_CHECKPOINT_FRAMES 8192
+/* How long the restart checkpoint waits, with the writer held, for readers still on an
+ * older snapshot; a reader's fetch takes well under a millisecond. */
+#define OUTBOX_RESTART_WAIT_MS 20
+/* Passive passes before the restart pass, and the frames copied by a pass at which they
+ * stop. A pass copies what was committed while the one before ran (its counts are taken
+ * as it starts), so the frames a pass copies show what the restart pass would; they stop
+ * early too when a pass did not halve that. SQLite copies about 80 frames a millisecond
+ * here. */
+#define CHECKPOINT_PASSIVE_PASSES 6
+#define CHECKPOINT_HELD_FRAMES 64
 /* Rough per-row overhead of an event in the b-tree, used to foresee the size of a batch
  * that has not committed yet. */
 #define OUTBOX_ROW_OVERHEAD 48
@@ -165,6 +186,9 @@ struct outbox {
     bool maintain_stop; /* under mu */
     pthread_cond_t maintain_cond;
     int64_t maintain_interval_ms;
+    _Atomic bool checkpoint_wanted;
+    _Atomic int64_t restart_retry_ms; /* after a restart checkpoint found readers busy */
+    _Atomic uint64_t wal_restarts;
 };
 
 struct outbox_reader {
@@ -641,6 +665,7 @@ static int init_schema(struct outbox *ob, char *errstr, size_t errstr_size)
 }
 
 static void *maintain_main(void *arg);
+static int on_wal_commit(void *opaque, sqlite3 *db, const char *name, int wal_frames);
 
 struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
                              size_t errstr_size)
@@ -732,6 +757,7 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
             goto fail;
         }
         ob->maintain_started = true;
+        sqlite3_wal_hook(ob->db, on_wal_commit, ob);
     }
     return ob;
 
@@ -964,6 +990,17 @@ int outbox_flush(struct outbox *ob, char *errstr, size_t errstr_size)
 int outbox_pending(const struct outbox *ob) { return ob->in_txn ? ob->pending : 0; }
 bool outbox_full(const struct outbox *ob) { return ob->full; }
 uint64_t outbox_rollback_count(const struct outbox *ob) { return ob->rollbacks; }
+uint64_t outbox_wal_restarts(const struct outbox *ob) { return ob->wal_restarts; }
+
+int64_t outbox_wal_bytes(const struct outbox *ob)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s-wal", ob->path) >= (int)sizeof path ||
+        stat(path, &st) != 0)
+        return 0;
+    return (int64_t)st.st_size;
+}
 bool outbox_pressure(const struct outbox *ob) { return ob->pressure; }
 uint64_t outbox_pressure_episodes(const struct outbox *ob) { return ob->pressure_episodes; }
 int64_t outbox_used_bytes(const struct outbox *ob) { return ob->used_bytes; }
@@ -1080,6 +1117,66 @@ static int min_cursor(struct outbox *ob, int64_t *out, char *errstr, size_t errs
 static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64_t *pruned_out,
                     char *errstr, size_t errstr_size);
 
+/* Copies the WAL into the database file. The passive pass runs beside the writer; when
+ * the WAL has grown past OUTBOX_WAL_CHECKPOINT_FRAMES, the writer cannot be outrun, so a
+ * restart pass holds it (at its next begin) while the few frames committed meanwhile are
+ * copied and readers on older snapshots finish; its next commit then starts the WAL
+ * over. Failures are left to the next round: the WAL only grows meanwhile. */
+static void checkpoint_wal(struct outbox *ob, bool restart_when_large)
+{
+    atomic_store(&ob->checkpoint_wanted, false);
+    int wal_frames = 0, copied = 0;
+    pthread_mutex_lock(&ob->aux_mu);
+    /* Each pass copies what the writer committed during the one before, so a few passes
+     * leave the restart pass, which the writer waits for, little to copy. */
+    int last_pass = INT_MAX;
+    for (int pass = 0; pass < CHECKPOINT_PASSIVE_PASSES; pass++) {
+        int copied_before = copied;
+        sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames,
+                                  &copied);
+        int this_pass = copied - copied_before;
+        /* A writer as fast as the copying would keep the passes going while the WAL
+         * grows: then the restart pass holds it right away. */
+        if (this_pass <= CHECKPOINT_HELD_FRAMES || this_pass > last_pass / 2)
+            break;
+        last_pass = this_pass;
+    }
+    pthread_mutex_unlock(&ob->aux_mu);
+    if (!restart_when_large || wal_frames < OUTBOX_WAL_CHECKPOINT_FRAMES)
+        return;
+    char err[256];
+    if (aux_write_lock(ob, err, sizeof err) != OUTBOX_OK)
+        return;
+    sqlite3_busy_timeout(ob->aux_db, OUTBOX_RESTART_WAIT_MS);
+    int rc = sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    sqlite3_busy_timeout(ob->aux_db, OUTBOX_BUSY_TIMEOUT_MS);
+    aux_write_unlock(ob);
+    if (rc == SQLITE_OK)
+        ob->wal_restarts++;
+    else /* readers kept an old snapshot: no faster retry than the regular rounds */
+        atomic_store(&ob->restart_retry_ms, time_mono_ms() + ob->maintain_interval_ms);
+}
+
+/* SQLite's commit hook for the WAL (the writer's connection): wakes the maintenance
+ * thread once the WAL is large enough to need a restart checkpoint. It runs holding the
+ * connection's mutex and takes mu; the one place that holds mu while stepping on that
+ * connection (writer_take_posted) runs inside the writer's transaction, and every commit
+ * on the connection is made by the holder of write_lock, so the two never meet. */
+static int on_wal_commit(void *opaque, sqlite3 *db, const char *name, int wal_frames)
+{
+    (void)db;
+    (void)name;
+    struct outbox *ob = opaque;
+    if (wal_frames >= OUTBOX_WAL_CHECKPOINT_FRAMES &&
+        time_mono_ms() >= atomic_load(&ob->restart_retry_ms) &&
+        !atomic_exchange(&ob->checkpoint_wanted, true)) {
+        pthread_mutex_lock(&ob->mu);
+        pthread_cond_signal(&ob->maintain_cond);
+        pthread_mutex_unlock(&ob->mu);
+    }
+    return SQLITE_OK;
+}
+
 int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *errstr,
                     size_t errstr_size)
 {
@@ -1133,6 +1230,9 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         if (status != OUTBOX_OK || changes + targeted < batch)
             break;
         if (yield_to_writer) {
+            /* Pruning can chase a busy writer for many seconds; the WAL cannot wait. */
+            if (atomic_load(&ob->checkpoint_wanted))
+                checkpoint_wal(ob, true);
             int64_t before = outbox_committed_seq(ob);
             int64_t appended = outbox_wait_committed(ob, before, PRUNE_YIELD_MS) - before;
             batch_size = appended * 2 < PRUNE_MIN_BATCH   ? PRUNE_MIN_BATCH
@@ -1141,8 +1241,8 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         }
     }
     if (status == OUTBOX_OK) {
+        checkpoint_wal(ob, yield_to_writer);
         pthread_mutex_lock(&ob->aux_mu);
-        sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         int64_t used = 0;
         status = measure_live_bytes(ob, ob->aux_db, &used, errstr, errstr_size);
         pthread_mutex_unlock(&ob->aux_mu);
@@ -1161,7 +1261,8 @@ static void *maintain_main(void *arg)
     pthread_mutex_lock(&ob->mu);
     while (!ob->maintain_stop) {
         struct timespec deadline = deadline_after((int)ob->maintain_interval_ms);
-        pthread_cond_timedwait(&ob->maintain_cond, &ob->mu, &deadline);
+        if (!atomic_load(&ob->checkpoint_wanted))
+            pthread_cond_timedwait(&ob->maintain_cond, &ob->mu, &deadline);
         if (ob->maintain_stop)
             break;
         pthread_mutex_unlock(&ob->mu);

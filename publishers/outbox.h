@@ -114,6 +114,11 @@ int outbox_pending(const struct outbox *ob);
 bool outbox_full(const struct outbox *ob);
 /* Number of transactions SQLite rolled back after a failed write. */
 uint64_t outbox_rollback_count(const struct outbox *ob);
+/* Restart checkpoints the maintenance thread ran because the WAL outgrew a passive one. */
+uint64_t outbox_wal_restarts(const struct outbox *ob);
+/* Size of the write-ahead log file (0 when there is none). It is reused, not shrunk, after
+ * a restart, and stays near OUTBOX_JOURNAL_LIMIT under any steady load. */
+int64_t outbox_wal_bytes(const struct outbox *ob);
 
 /* ---- shared, any thread ----------------------------------------------------- */
 

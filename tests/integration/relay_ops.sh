@@ -111,7 +111,8 @@ missing=""
 for family in campaign_relay_notifications_received_total campaign_relay_updates_dropped_total \
     campaign_relay_reconnects_total campaign_relay_rest_calls_total \
     campaign_relay_rest_rate_limited_total campaign_relay_outbox_used_bytes \
-    campaign_relay_outbox_depth_events campaign_relay_sink_dead_lettered_total \
+    campaign_relay_outbox_depth_events campaign_relay_outbox_wal_bytes \
+    campaign_relay_outbox_wal_restarts_total campaign_relay_sink_dead_lettered_total \
     campaign_relay_sink_lag_events campaign_relay_delivery_latency_seconds \
     campaign_relay_channels_connected campaign_relay_topics; do
     grep -q "^# TYPE $family " "$WORK/metrics.txt" || missing="$missing $family"
