@@ -102,6 +102,7 @@ struct config_stream {
     int64_t reconnect_max_ms;
     int64_t healthy_after_ms;
     int64_t channel_refresh_ms;
+    bool decode_thread; /* decode frames on a thread beside the service loop */
 };
 
 struct config_status_entry {

@@ -73,6 +73,7 @@ static void set_defaults(struct relay_config *cfg)
     st->reconnect_max_ms = 60000;
     st->healthy_after_ms = 30000;
     st->channel_refresh_ms = 23LL * 3600 * 1000;
+    st->decode_thread = true;
 
     struct config_lifecycle *lc = &cfg->lifecycle;
     size_t n = sizeof default_status_map / sizeof default_status_map[0];
@@ -300,7 +301,7 @@ static void load_stream(struct config_loader *l, const struct config_node *root)
 {
     static const char *const known[] = {
         "heartbeat_timeout", "ping_interval", "max_frame_bytes", "reconnect_min",
-        "reconnect_max",     "healthy_after", "channel_refresh", NULL,
+        "reconnect_max",     "healthy_after", "channel_refresh", "decode_thread", NULL,
     };
     struct config_stream *st = &l->cfg->stream;
     const struct config_node *sec = config_section(l, root, "", "stream");
@@ -315,6 +316,7 @@ static void load_stream(struct config_loader *l, const struct config_node *root)
     config_read_duration(l, sec, path, "reconnect_max", 1, &st->reconnect_max_ms);
     config_read_duration(l, sec, path, "healthy_after", 0, &st->healthy_after_ms);
     config_read_duration(l, sec, path, "channel_refresh", 60000, &st->channel_refresh_ms);
+    config_read_bool(l, sec, path, "decode_thread", &st->decode_thread);
     if (st->ping_interval_ms >= st->heartbeat_timeout_ms)
         config_report(l, config_node_or(sec, "ping_interval"), "stream.ping_interval",
                       "must be shorter than stream.heartbeat_timeout, or a quiet socket is "

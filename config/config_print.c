@@ -193,6 +193,7 @@ static void print_stream(FILE *out, const struct config_stream *st)
     line_duration(out, "  ", "reconnect_max", st->reconnect_max_ms);
     line_duration(out, "  ", "healthy_after", st->healthy_after_ms);
     line_duration(out, "  ", "channel_refresh", st->channel_refresh_ms);
+    fprintf(out, "  decode_thread: %s\n", st->decode_thread ? "true" : "false");
 }
 
 static void print_lifecycle(FILE *out, const struct config_lifecycle *lc)

@@ -274,6 +274,29 @@ void config_read_int(struct config_loader *l, const struct config_node *map, con
     free(text);
 }
 
+void config_read_bool(struct config_loader *l, const struct config_node *map, const char *parent,
+                      const char *key, bool *out)
+{
+    const struct config_node *node = config_tree_get(map, key);
+    if (node == NULL)
+        return;
+    char path[CONFIG_PATH_MAX];
+    config_path_key(path, parent, key);
+    char *text = config_scalar_text(l, node, path, "true or false");
+    if (text == NULL)
+        return;
+    if (strcmp(text, "true") == 0) {
+        *out = true;
+    } else if (strcmp(text, "false") == 0) {
+        *out = false;
+    } else {
+        char quoted[CONFIG_ECHO_MAX + 16];
+        config_quote_value(text, quoted, sizeof quoted);
+        config_report(l, node, path, "expected true or false, got %s", quoted);
+    }
+    free(text);
+}
+
 /* A number in (min_exclusive, max]. */
 void config_read_fraction(struct config_loader *l, const struct config_node *map,
                           const char *parent, const char *key, double min_exclusive, double max,

@@ -71,6 +71,9 @@ void config_read_size(struct config_loader *l, const struct config_node *map,
                       const char *parent, const char *key, int64_t min_bytes, int64_t *out);
 void config_read_int(struct config_loader *l, const struct config_node *map, const char *parent,
                      const char *key, int min, int max, int *out);
+/* Exactly true or false. */
+void config_read_bool(struct config_loader *l, const struct config_node *map, const char *parent,
+                      const char *key, bool *out);
 /* A number in (min_exclusive, max]. */
 void config_read_fraction(struct config_loader *l, const struct config_node *map,
                           const char *parent, const char *key, double min_exclusive,
