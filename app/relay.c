@@ -44,11 +44,12 @@ struct relay {
     char *config_path;
     int64_t grace_ms;
     struct lws_context *context;
-    struct lws_protocols stream_protocol; /* the stream's, with the receive time noted */
+    struct lws_protocols stream_protocol; /* the stream's */
     const struct lws_protocols *pprotocols[3];
     struct admin_server *admin;
     struct metrics_receipts *receipts;
-    int64_t frame_received_us; /* while a stream frame is being handled; else 0 */
+    int64_t frame_received_us; /* while a stream frame is being handled; else 0 (set
+                                * through the consumer's frame_context) */
     struct outbox *outbox;
     struct audit_chain *audit;
     struct events_builder *events;
@@ -93,6 +94,12 @@ static int output_emit(void *opaque, struct relay_event *event)
                              "once there is room", errstr);
     r->events_refused = true;
     return -1;
+}
+
+static void output_frame_context(void *opaque, int64_t received_us)
+{
+    struct relay *r = opaque;
+    r->frame_received_us = received_us;
 }
 
 static int output_emit_audit(void *opaque, struct relay_event *event)
@@ -530,20 +537,6 @@ static int callback_relay(struct lws *wsi, enum lws_callback_reasons reason, voi
     return 0;
 }
 
-/* The stream's own protocol, with the arrival time of each frame noted so the events
- * built from it can be measured end to end. */
-static int callback_stream_timed(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                                 void *in, size_t len)
-{
-    if (reason != LWS_CALLBACK_CLIENT_RECEIVE)
-        return stream_conn_protocol.callback(wsi, reason, user, in, len);
-    struct relay *r = lws_context_user(lws_get_context(wsi));
-    r->frame_received_us = time_mono_us();
-    int rc = stream_conn_protocol.callback(wsi, reason, user, in, len);
-    r->frame_received_us = 0;
-    return rc;
-}
-
 static void wake_loop(void *opaque)
 {
     struct relay *r = opaque;
@@ -738,7 +731,6 @@ struct relay *relay_create(const struct relay_config *config, const char *config
     info.gid = -1;
     info.uid = -1;
     r->stream_protocol = stream_conn_protocol;
-    r->stream_protocol.callback = callback_stream_timed;
     r->pprotocols[0] = &relay_protocols[0];
     r->pprotocols[1] = &r->stream_protocol;
     r->pprotocols[2] = NULL;
@@ -785,6 +777,7 @@ struct relay *relay_create(const struct relay_config *config, const char *config
             .state_get = output_state_get,
             .state_set = output_state_set,
             .snapshot_put = output_snapshot_put,
+            .frame_context = output_frame_context,
             .opaque = r,
         },
     };
@@ -821,6 +814,7 @@ int relay_run(struct relay *r)
     while (!r->stopping) {
         if (lws_service(r->context, 0) < 0)
             break;
+        consumer_deliver_frames(r->consumer, false);
         schedule_commit(r);
         if (atomic_load(&r->stop_requests) > 0 && !r->stopping)
             tick(&r->tick);
@@ -829,8 +823,12 @@ int relay_run(struct relay *r)
         return 1;
     /* Let the sockets close cleanly and the last REST results arrive. */
     int64_t until = time_mono_ms() + 200;
-    while (time_mono_ms() < until && atomic_load(&r->stop_requests) < 2)
+    while (time_mono_ms() < until && atomic_load(&r->stop_requests) < 2) {
         lws_service(r->context, 0);
+        consumer_deliver_frames(r->consumer, false);
+    }
+    /* Every frame received is handled before the final commit. */
+    consumer_deliver_frames(r->consumer, true);
     lws_sul_cancel(&r->tick);
     lws_sul_cancel(&r->commit_timer);
     report_pressure(r);

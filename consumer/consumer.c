@@ -10,6 +10,7 @@
 #include "consumer/channel_manager.h"
 #include "consumer/control.h"
 #include "consumer/decode.h"
+#include "consumer/decode_pipeline.h"
 #include "consumer/lifecycle.h"
 #include "consumer/topic_plan.h"
 #include "util/log.h"
@@ -67,7 +68,13 @@ struct consumer {
     struct strbuf restore_lists;
     struct strmap *stats_last_ms; /* campaign id -> last dialer_stats event time (boxed) */
     struct consumer_counters counters;
+    struct decode_pipeline *pipeline; /* stream.decode_thread; NULL decodes on the loop */
 };
+
+/* Frames the decode thread may be ahead of the loop before the loop waits for it: the
+ * loop receives at most a few thousand in one service pass, so this only bounds memory
+ * if the loop's own work stalls. */
+#define CONSUMER_MAX_FRAME_BACKLOG 8192
 
 static int64_t now_wall(const struct consumer *c)
 {
@@ -498,22 +505,33 @@ static void handle_listing(struct consumer *c, const struct platform_completion 
 
 /* ---- notifications ---------------------------------------------------------------- */
 
-static void audit_notification(struct consumer *c, const struct notification *n,
-                               const char *text, size_t len, int64_t received_ms)
+/* The frame's audit event depends only on the frame and the events builder (never
+ * changed while the consumer exists), so it is built where the frame is decoded: on the
+ * decode thread when there is one. The frame is not parsed a third time. */
+static void prepare_frame(void *opaque, struct decoded_frame *frame)
 {
+    const struct consumer *c = opaque;
+    const struct notification *n = &frame->notification;
+    if (frame->status != 0 || n->kind == NOTIFY_HEARTBEAT || n->kind == NOTIFY_PONG)
+        return;
     struct audit_notification audit = {
         .topic = n->topic,
-        .raw = text,
-        .raw_len = len,
-        .received_ms = received_ms,
+        .raw = frame->text,
+        .raw_len = frame->len,
+        .received_ms = frame->received_ms,
         .correlation_id = n->correlation_id,
     };
-    char errstr[256];
-    /* The frame decoded just before: it is not parsed a third time. */
-    struct relay_event *event = events_audit_decoded_notification(c->options.events, &audit,
-                                                                  errstr, sizeof errstr);
+    frame->prepared = events_audit_decoded_notification(c->options.events, &audit,
+                                                        frame->errstr, sizeof frame->errstr);
+}
+
+static void audit_notification(struct consumer *c, struct decoded_frame *frame)
+{
+    struct relay_event *event = frame->prepared;
+    frame->prepared = NULL;
     if (!event) {
-        log_warn(COMPONENT, "cannot audit a %s notification: %s", n->topic, errstr);
+        log_warn(COMPONENT, "cannot audit a %s notification: %s", frame->notification.topic,
+                 frame->errstr);
         return;
     }
     if (c->options.output.emit_audit(c->options.output.opaque, event) == 0)
@@ -540,25 +558,23 @@ static bool stats_due(struct consumer *c, const char *campaign_id, int64_t now)
     return true;
 }
 
-static void on_message(void *owner, size_t slot, const char *text, size_t len)
+static void handle_frame(struct consumer *c, struct decoded_frame *frame)
 {
-    struct consumer *c = owner;
-    int64_t now = now_wall(c);
-    struct notification n;
-    char errstr[256];
-    if (decode_notification(text, len, &n, errstr, sizeof errstr) != 0) {
+    if (frame->status != 0) {
         c->counters.decode_errors++;
-        log_warn(COMPONENT, "undecodable notification on slot %zu (%zu bytes): %s", slot, len,
-                 errstr);
+        log_warn(COMPONENT, "undecodable notification on slot %zu (%zu bytes): %s",
+                 frame->slot, frame->len, frame->errstr);
         return;
     }
+    const struct notification n = frame->notification;
+    size_t slot = frame->slot;
+    int64_t now = frame->received_ms;
     c->counters.notifications[n.kind]++;
     struct events_observation obs = {.observed_ms = now, .correlation_id = n.correlation_id};
 
     switch (n.kind) {
     case NOTIFY_HEARTBEAT:
     case NOTIFY_PONG:
-        notification_clear(&n);
         return;
     case NOTIFY_SOCKET_CLOSING:
         channel_manager_socket_closing(c->channels, slot);
@@ -603,9 +619,55 @@ static void on_message(void *owner, size_t slot, const char *text, size_t len)
     default:
         break;
     }
-    audit_notification(c, &n, text, len, now);
-    notification_clear(&n);
+    audit_notification(c, frame);
 }
+
+/* Handles one decoded frame, with its receipt time given to the output for the
+ * end-to-end latency of the events it produces. */
+static void deliver_frame(void *opaque, struct decoded_frame *frame)
+{
+    struct consumer *c = opaque;
+    if (c->options.output.frame_context)
+        c->options.output.frame_context(c->options.output.opaque, frame->received_us);
+    handle_frame(c, frame);
+    if (c->options.output.frame_context)
+        c->options.output.frame_context(c->options.output.opaque, 0);
+}
+
+/* The decode thread's wake: a frame is ready while the loop may sleep in poll. */
+static void wake_loop(void *opaque)
+{
+    const struct consumer *c = opaque;
+    lws_cancel_service(c->options.context);
+}
+
+static void on_message(void *owner, size_t slot, const char *text, size_t len)
+{
+    struct consumer *c = owner;
+    int64_t received_ms = now_wall(c), received_us = time_mono_us();
+    if (c->pipeline) {
+        decode_pipeline_submit(c->pipeline, slot, text, len, received_ms, received_us);
+        return;
+    }
+    struct decoded_frame frame = {.slot = slot, .len = len, .received_ms = received_ms,
+                                  .received_us = received_us};
+    frame.status = decode_notification(text, len, &frame.notification, frame.errstr,
+                                       sizeof frame.errstr);
+    frame.text = (char *)text;
+    prepare_frame(c, &frame);
+    deliver_frame(c, &frame);
+    frame.text = NULL; /* not ours */
+    decoded_frame_clear(&frame);
+}
+
+size_t consumer_deliver_frames(struct consumer *c, bool all)
+{
+    if (!c->pipeline)
+        return 0;
+    return decode_pipeline_deliver(c->pipeline, all ? 0 : CONSUMER_MAX_FRAME_BACKLOG,
+                                   deliver_frame, c);
+}
+
 
 static void on_oversized(void *owner, size_t slot, size_t bytes)
 {
@@ -797,6 +859,14 @@ struct consumer *consumer_create(const struct consumer_options *options, char *e
         consumer_destroy(c);
         return NULL;
     }
+    if (c->config->stream.decode_thread) {
+        c->pipeline = decode_pipeline_create(prepare_frame, c, wake_loop, c, errstr,
+                                             errstr_size);
+        if (!c->pipeline) {
+            consumer_destroy(c);
+            return NULL;
+        }
+    }
     struct alerts_options ao = {
         .lifecycle = &c->config->lifecycle,
         .events = options->events,
@@ -843,6 +913,7 @@ void consumer_destroy(struct consumer *c)
         lws_sul_cancel(&c->discovery_timer);
         lws_sul_cancel(&c->control_timer);
     }
+    decode_pipeline_destroy(c->pipeline);
     walk_reset(&c->discovery);
     walk_reset(&c->reconcile);
     control_destroy(c->control);

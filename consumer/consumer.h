@@ -55,6 +55,9 @@ struct consumer_output {
      * outbox transaction as the events of the change it records, so a restart
      * restores exactly the picture the delivered events describe. */
     void (*snapshot_put)(void *opaque, const char *key, const char *json);
+    /* Optional: called with a frame's receipt time (monotonic µs) before the events of
+     * that frame are emitted, and with 0 after. */
+    void (*frame_context)(void *opaque, int64_t received_us);
     void *opaque;
 };
 
@@ -101,6 +104,13 @@ void consumer_restore_row(struct consumer *consumer, const char *key, const char
 int consumer_restore_finish(struct consumer *consumer, char *errstr, size_t errstr_size);
 
 void consumer_start(struct consumer *consumer);
+/* With stream.decode_thread, frames are decoded on a thread of their own and handled
+ * (cache, events, audit) only here, in arrival order: the loop calls this after every
+ * service pass (the decode thread wakes the loop with lws_cancel_service when a frame is
+ * ready). It waits for the decode thread when it is far ahead, or until every frame
+ * received so far is handled when all is true (before stopping). Returns the number of
+ * frames handled; 0 without a decode thread, where frames are handled as they arrive. */
+size_t consumer_deliver_frames(struct consumer *consumer, bool all);
 /* Stops reconnecting and closes every socket. */
 void consumer_stop(struct consumer *consumer);
 void consumer_on_completion(struct consumer *consumer,

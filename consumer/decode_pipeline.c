@@ -1,0 +1,196 @@
+#include "consumer/decode_pipeline.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "publishers/event.h"
+#include "util/xalloc.h"
+
+struct decode_pipeline {
+    decode_prepare_fn prepare;
+    void *prepare_opaque;
+    void (*wake)(void *opaque);
+    void *wake_opaque;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cond; /* the worker waits for frames */
+    pthread_cond_t done_cond; /* the loop waits for finished frames */
+    struct decoded_frame *head;  /* oldest undelivered */
+    struct decoded_frame *tail;
+    struct decoded_frame *next_todo; /* first frame the worker has not taken */
+    size_t backlog;
+    bool wake_pending; /* a wake was sent and the loop has not delivered since */
+    bool stop;
+    pthread_t thread;
+    bool started;
+};
+
+void decoded_frame_clear(struct decoded_frame *frame)
+{
+    if (frame->status == 0)
+        notification_clear(&frame->notification);
+    frame->status = -1;
+    relay_event_free(frame->prepared);
+    frame->prepared = NULL;
+    free(frame->text);
+    frame->text = NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct decode_pipeline *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && !p->next_todo)
+            pthread_cond_wait(&p->work_cond, &p->mu);
+        if (p->stop)
+            break;
+        struct decoded_frame *frame = p->next_todo;
+        p->next_todo = frame->next;
+        pthread_mutex_unlock(&p->mu);
+
+        frame->status = decode_notification(frame->text, frame->len, &frame->notification,
+                                            frame->errstr, sizeof frame->errstr);
+        if (p->prepare)
+            p->prepare(p->prepare_opaque, frame);
+
+        pthread_mutex_lock(&p->mu);
+        frame->done = true;
+        pthread_cond_broadcast(&p->done_cond);
+        /* Only when the queue ran dry, and once until the loop delivers: under load the
+         * loop is awake anyway, and each wake costs a write to a pipe and a service
+         * pass. */
+        if (!p->next_todo && !p->wake_pending && p->wake) {
+            p->wake_pending = true;
+            pthread_mutex_unlock(&p->mu);
+            p->wake(p->wake_opaque);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+struct decode_pipeline *decode_pipeline_create(decode_prepare_fn prepare, void *prepare_opaque,
+                                               void (*wake)(void *opaque), void *wake_opaque,
+                                               char *errstr, size_t errstr_size)
+{
+    struct decode_pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->prepare = prepare;
+    p->prepare_opaque = prepare_opaque;
+    p->wake = wake;
+    p->wake_opaque = wake_opaque;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work_cond, NULL);
+    pthread_cond_init(&p->done_cond, NULL);
+    if (pthread_create(&p->thread, NULL, worker_main, p) != 0) {
+        errstr_set(errstr, errstr_size, "cannot start the decode thread");
+        decode_pipeline_destroy(p);
+        return NULL;
+    }
+    p->started = true;
+    return p;
+}
+
+void decode_pipeline_destroy(struct decode_pipeline *p)
+{
+    if (!p)
+        return;
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_broadcast(&p->work_cond);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+    }
+    while (p->head) {
+        struct decoded_frame *frame = p->head;
+        p->head = frame->next;
+        if (!frame->done)
+            frame->status = -1; /* never decoded: nothing but the text to free */
+        decoded_frame_clear(frame);
+        free(frame);
+    }
+    pthread_cond_destroy(&p->work_cond);
+    pthread_cond_destroy(&p->done_cond);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+void decode_pipeline_submit(struct decode_pipeline *p, size_t slot, const char *text,
+                            size_t len, int64_t received_ms, int64_t received_us)
+{
+    struct decoded_frame *frame = calloc(1, sizeof *frame);
+    if (!frame)
+        abort();
+    frame->text = malloc(len + 1);
+    if (!frame->text)
+        abort();
+    memcpy(frame->text, text, len);
+    frame->text[len] = '\0';
+    frame->len = len;
+    frame->slot = slot;
+    frame->received_ms = received_ms;
+    frame->received_us = received_us;
+    frame->status = -1;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = frame;
+    else
+        p->head = frame;
+    p->tail = frame;
+    if (!p->next_todo) {
+        p->next_todo = frame;
+        pthread_cond_signal(&p->work_cond);
+    }
+    p->backlog++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+size_t decode_pipeline_deliver(struct decode_pipeline *p, long wait_above,
+                               decode_deliver_fn deliver, void *opaque)
+{
+    pthread_mutex_lock(&p->mu);
+    p->wake_pending = false;
+    struct decoded_frame *first = p->head, *last = NULL;
+    size_t count = 0;
+    for (;;) {
+        while ((last ? last->next : first) && (last ? last->next : first)->done) {
+            last = last ? last->next : first;
+            count++;
+        }
+        if (wait_above < 0 || p->backlog - count <= (size_t)wait_above)
+            break;
+        pthread_cond_wait(&p->done_cond, &p->mu);
+    }
+    if (last) {
+        p->head = last->next;
+        if (!p->head)
+            p->tail = NULL;
+        last->next = NULL;
+        p->backlog -= count;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    struct decoded_frame *frame = last ? first : NULL;
+    while (frame) {
+        struct decoded_frame *next = frame->next;
+        deliver(opaque, frame);
+        decoded_frame_clear(frame);
+        free(frame);
+        frame = next;
+    }
+    return count;
+}
+
+size_t decode_pipeline_backlog(struct decode_pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t backlog = p->backlog;
+    pthread_mutex_unlock(&p->mu);
+    return backlog;
+}
