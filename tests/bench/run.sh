@@ -8,7 +8,9 @@
 #   ceiling     gcsim load mode read by ws_discard (no relay work): frames/s
 #   throughput  gcsim load -> relay (outbox, Kafka sink, acks=all) -> kafka-mock;
 #               notifications/s whose audit.notification Kafka acknowledged, and
-#               events/s over all topics (high watermarks, bench_kafka_probe count)
+#               events/s over all topics (high watermarks, bench_kafka_probe count),
+#               and CPU time per notification (process, service loop); run twice,
+#               decoding on the loop (suffix _inline), then on the decode thread
 #   latency     at an offered 5,000 notifications/s: gcsim's send stamp to a Kafka
 #               consumer receiving the audit event, and to the webhook receiver's 2xx
 #   memory      VmHWM of the cache alone (1k/10k/100k campaigns) and of the relay
@@ -43,6 +45,10 @@ for program in campaign-relay gcsim kafka-mock tools/ws_discard tools/webhook_re
 done
 
 result() { RESULTS+=("$1=$2"); }
+json_result() { # the value of a result recorded earlier in this run
+    local entry
+    for entry in "${RESULTS[@]}"; do [ "${entry%%=*}" = "$1" ] && echo "${entry#*=}"; done
+}
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 say() { echo "bench: $*" >&2; }
 
@@ -127,51 +133,88 @@ stop_pid "$GCSIM_PID"
 fi
 
 # ---------------------------------------------------------------------------------------
-if want throughput; then
-say "throughput: gcsim load -> relay -> Kafka (acks=all)"
+# cpu_ticks PID [TID]: user + system clock ticks of a process (or one of its threads).
+cpu_ticks() {
+    local stat=/proc/$1/stat
+    [ -n "${2:-}" ] && stat=/proc/$1/task/$2/stat
+    # The command name may hold spaces: count fields after its closing parenthesis.
+    sed 's/^.*) //' "$stat" 2>/dev/null | awk '{print $12 + $13}'
+}
+
+# throughput_run SUFFIX DECODE_THREAD: one load run; results keyed with SUFFIX.
+throughput_run() {
+local suffix=$1
+say "throughput${suffix:+ ($suffix)}: gcsim load -> relay -> Kafka (acks=all)," \
+    "stream.decode_thread $2"
 kafka_up
 start_gcsim --campaigns 1 --heartbeat-ms 5000 --load-rate "$LOAD_RATE" \
     --load-seconds "$LOAD_SECONDS" --load-campaigns 1000 --load-config-percent 20
-relay_config throughput "sinks:
+relay_config throughput$suffix "stream:
+  decode_thread: $2
+sinks:
   kafka:
     brokers: $KAFKA_BOOTSTRAP
     properties:
       linger.ms: \"5\""
 "$PROBE" count --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 30)) \
-    campaign-relay.audit >"$WORK/audit.count" 2>"$WORK/probe.log" &
+    campaign-relay.audit >"$WORK/audit$suffix.count" 2>"$WORK/probe.log" &
 audit_probe=$!
 "$PROBE" count --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 30)) \
-    "${TOPICS[@]}" >"$WORK/events.count" 2>>"$WORK/probe.log" &
+    "${TOPICS[@]}" >"$WORK/events$suffix.count" 2>>"$WORK/probe.log" &
 events_probe=$!
-start_relay throughput
+start_relay throughput$suffix
+local relay_start_ticks loop_start_ticks
+relay_start_ticks=$(cpu_ticks "$RELAY_PID")
+loop_start_ticks=$(cpu_ticks "$RELAY_PID" "$RELAY_PID")
 wait_for_line "$GCSIM_LOG" 'gcsim load: sent' $((LOAD_SECONDS + 20)) >/dev/null
 sent_line=$(grep -o 'gcsim load: .*' "$GCSIM_LOG" | head -1)
 sent=$(echo "$sent_line" | awk '{print $4}')
 # Caught up: the audit topic holds one message per notification sent.
 deadline=$((SECONDS + 30))
 while [ $SECONDS -lt $deadline ]; do
-    [ "$(tail -1 "$WORK/audit.count" | cut -d' ' -f2)" -ge "${sent:-0}" ] && break
+    [ "$(tail -1 "$WORK/audit$suffix.count" | cut -d' ' -f2)" -ge "${sent:-0}" ] && break
     sleep 0.5
 done
+# CPU per notification: far steadier than a rate on a shared machine. The loop thread
+# is the main thread; the process adds the decode thread, sinks and maintenance.
+local relay_ticks loop_ticks hz
+relay_ticks=$(( $(cpu_ticks "$RELAY_PID") - relay_start_ticks ))
+loop_ticks=$(( $(cpu_ticks "$RELAY_PID" "$RELAY_PID") - loop_start_ticks ))
+hz=$(getconf CLK_TCK)
 sleep 1
 throughput_rss=$(peak_rss_kib "$RELAY_PID")
 stop_pid "$audit_probe"; stop_pid "$events_probe"
 stop_pid "$RELAY_PID"
-read -r notif_rate notif_total notif_secs < <(rate_of "$WORK/audit.count")
-read -r event_rate event_total _ < <(rate_of "$WORK/events.count")
+read -r notif_rate notif_total notif_secs < <(rate_of "$WORK/audit$suffix.count")
+read -r event_rate event_total _ < <(rate_of "$WORK/events$suffix.count")
+local relay_us loop_us
+relay_us=$(awk -v t="$relay_ticks" -v hz="$hz" -v n="${notif_total:-0}" \
+    'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+loop_us=$(awk -v t="$loop_ticks" -v hz="$hz" -v n="${notif_total:-0}" \
+    'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 say "$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
-    "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB"
-result offered_rate "$LOAD_RATE"
-result gcsim_sent "${sent:-0}"
-result e2e_notifications_per_s "${notif_rate:-0}"
-result e2e_notifications_acked "${notif_total:-0}"
-result e2e_events_per_s "${event_rate:-0}"
-result e2e_events_acked "${event_total:-0}"
-result throughput_relay_vmhwm_kib "${throughput_rss:-}"
-ratio=$(awk -v a="${notif_rate:-0}" -v b="${ceiling:-0}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-result relay_to_ceiling "$ratio"
+    "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB;" \
+    "CPU per notification: relay $relay_us us, service loop $loop_us us"
+result gcsim_sent$suffix "${sent:-0}"
+result e2e_notifications_per_s$suffix "${notif_rate:-0}"
+result e2e_notifications_acked$suffix "${notif_total:-0}"
+result e2e_events_per_s$suffix "${event_rate:-0}"
+result e2e_events_acked$suffix "${event_total:-0}"
+result throughput_relay_vmhwm_kib$suffix "${throughput_rss:-}"
+result relay_cpu_us_per_notification$suffix "$relay_us"
+result loop_cpu_us_per_notification$suffix "$loop_us"
 stop_pid "$GCSIM_PID"
 kafka_down
+}
+
+if want throughput; then
+result offered_rate "$LOAD_RATE"
+# Decoding on the service loop first, then the default (a decode thread), same run.
+throughput_run _inline false
+throughput_run "" true
+ratio=$(awk -v a="$(json_result e2e_notifications_per_s)" -v b="${ceiling:-0}" \
+    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+result relay_to_ceiling "$ratio"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -323,6 +366,14 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
     row "relay / ceiling" "$(json relay_to_ceiling)" ">= 0.5" \
         "$(verdict "$(json relay_to_ceiling)" '>=' 0.5)"
     row "gcsim sent (offered $(json offered_rate)/s)" "$(json gcsim_sent)" "" ""
+    row "CPU per notification: relay process (us)" "$(json relay_cpu_us_per_notification)" "" ""
+    row "CPU per notification: service loop (us)" "$(json loop_cpu_us_per_notification)" "" ""
+    row "decode on the loop: notifications acked by Kafka /s" \
+        "$(json e2e_notifications_per_s_inline)" "" ""
+    row "decode on the loop: CPU/notification, relay (us)" \
+        "$(json relay_cpu_us_per_notification_inline)" "" ""
+    row "decode on the loop: CPU/notification, loop (us)" \
+        "$(json loop_cpu_us_per_notification_inline)" "" ""
     for p in p50 p99 p999; do
         target=""; status=""
         [ $p = p99 ] && target="<= 15" && status=$(verdict "$(json kafka_latency_p99_ms)" '<=' 15)
