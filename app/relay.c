@@ -44,7 +44,6 @@ struct relay {
     char *config_path;
     int64_t grace_ms;
     struct lws_context *context;
-    struct lws_protocols stream_protocol; /* the stream's */
     const struct lws_protocols *pprotocols[3];
     struct admin_server *admin;
     struct metrics_receipts *receipts;
@@ -730,9 +729,8 @@ struct relay *relay_create(const struct relay_config *config, const char *config
     info.user = r;
     info.gid = -1;
     info.uid = -1;
-    r->stream_protocol = stream_conn_protocol;
     r->pprotocols[0] = &relay_protocols[0];
-    r->pprotocols[1] = &r->stream_protocol;
+    r->pprotocols[1] = &stream_conn_protocol;
     r->pprotocols[2] = NULL;
     info.pprotocols = r->pprotocols;
     info.protocols = NULL;

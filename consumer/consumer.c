@@ -71,9 +71,10 @@ struct consumer {
     struct decode_pipeline *pipeline; /* stream.decode_thread; NULL decodes on the loop */
 };
 
-/* Frames the decode thread may be ahead of the loop before the loop waits for it: the
- * loop receives at most a few thousand in one service pass, so this only bounds memory
- * if the loop's own work stalls. */
+/* Frames the decode thread may fall behind the loop's intake before the loop waits for
+ * it. The loop receives at most a few thousand frames in one service pass and then
+ * handles what was decoded, so this only bounds memory when the thread is starved of
+ * CPU. */
 #define CONSUMER_MAX_FRAME_BACKLOG 8192
 
 static int64_t now_wall(const struct consumer *c)
@@ -667,7 +668,6 @@ size_t consumer_deliver_frames(struct consumer *c, bool all)
     return decode_pipeline_deliver(c->pipeline, all ? 0 : CONSUMER_MAX_FRAME_BACKLOG,
                                    deliver_frame, c);
 }
-
 
 static void on_oversized(void *owner, size_t slot, size_t bytes)
 {

@@ -107,8 +107,8 @@ void consumer_start(struct consumer *consumer);
 /* With stream.decode_thread, frames are decoded on a thread of their own and handled
  * (cache, events, audit) only here, in arrival order: the loop calls this after every
  * service pass (the decode thread wakes the loop with lws_cancel_service when a frame is
- * ready). It waits for the decode thread when it is far ahead, or until every frame
- * received so far is handled when all is true (before stopping). Returns the number of
+ * ready). It waits for the decode thread when it has fallen far behind, or until every
+ * frame received so far is handled when all is true (before stopping). Returns the number of
  * frames handled; 0 without a decode thread, where frames are handled as they arrive. */
 size_t consumer_deliver_frames(struct consumer *consumer, bool all);
 /* Stops reconnecting and closes every socket. */
