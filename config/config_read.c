@@ -164,23 +164,49 @@ char *config_scalar_text(struct config_loader *l, const struct config_node *node
     return text;
 }
 
+/* The scalar under map[key] being read: where it is, its full key path and its expanded
+ * text. */
+struct scalar_read {
+    const struct config_node *node;
+    char path[CONFIG_PATH_MAX];
+    char *text;
+};
+
+/* Fills *r and returns true when key is present and a scalar; false when it is absent or
+ * after reporting that it is not a scalar. The caller frees r->text. */
+static bool scalar_begin(struct config_loader *l, const struct config_node *map,
+                         const char *parent, const char *key, const char *expected,
+                         struct scalar_read *r)
+{
+    r->node = config_tree_get(map, key);
+    if (r->node == NULL)
+        return false;
+    config_path_key(r->path, parent, key);
+    r->text = config_scalar_text(l, r->node, r->path, expected);
+    return r->text != NULL;
+}
+
+/* "expected EXPECTED, got "TEXT"" at the scalar. */
+static void scalar_report_expected(struct config_loader *l, const struct scalar_read *r,
+                                   const char *expected)
+{
+    char quoted[CONFIG_ECHO_MAX + 16];
+    config_quote_value(r->text, quoted, sizeof quoted);
+    config_report(l, r->node, r->path, "expected %s, got %s", expected, quoted);
+}
+
 void config_read_string(struct config_loader *l, const struct config_node *map, const char *parent,
                         const char *key, bool allow_empty, char **out)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
+    struct scalar_read r;
+    if (!scalar_begin(l, map, parent, key, "a string", &r))
         return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
-    char *text = config_scalar_text(l, node, path, "a string");
-    if (text == NULL)
-        return;
-    if (!allow_empty && text[0] == '\0') {
-        config_report(l, node, path, "expected a non-empty string");
-        free(text);
+    if (!allow_empty && r.text[0] == '\0') {
+        config_report(l, r.node, r.path, "expected a non-empty string");
+        free(r.text);
         return;
     }
-    config_replace_string(out, text);
+    config_replace_string(out, r.text);
 }
 
 /* Durations and sizes are read the same way; only the parser and the words differ. */
@@ -199,40 +225,36 @@ static const struct unit_kind size_kind = {"size", "64KiB or 256MiB", config_par
 static void read_unit(struct config_loader *l, const struct config_node *map, const char *parent,
                       const char *key, int64_t min, int64_t *out, const struct unit_kind *kind)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
-        return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
     char expected[64];
     snprintf(expected, sizeof expected, "a %s like %s", kind->noun, kind->example);
-    char *text = config_scalar_text(l, node, path, expected);
-    if (text == NULL)
+    struct scalar_read r;
+    if (!scalar_begin(l, map, parent, key, expected, &r))
         return;
     char quoted[CONFIG_ECHO_MAX + 16];
-    config_quote_value(text, quoted, sizeof quoted);
+    config_quote_value(r.text, quoted, sizeof quoted);
     int64_t value = 0;
-    switch (kind->parse(text, &value)) {
+    switch (kind->parse(r.text, &value)) {
     case CONFIG_UNIT_OK:
         if (value < min) {
             char min_text[32];
             kind->format(min, min_text, sizeof min_text);
-            config_report(l, node, path, "must be at least %s, got %s", min_text, quoted);
+            config_report(l, r.node, r.path, "must be at least %s, got %s", min_text, quoted);
         } else {
             *out = value;
         }
         break;
     case CONFIG_UNIT_NEGATIVE:
-        config_report(l, node, path, "a %s must not be negative, got %s", kind->noun, quoted);
+        config_report(l, r.node, r.path, "a %s must not be negative, got %s", kind->noun,
+                      quoted);
         break;
     case CONFIG_UNIT_OVERFLOW:
-        config_report(l, node, path, "%s too large, got %s", kind->noun, quoted);
+        config_report(l, r.node, r.path, "%s too large, got %s", kind->noun, quoted);
         break;
     case CONFIG_UNIT_SYNTAX:
-        config_report(l, node, path, "expected %s, got %s", expected, quoted);
+        scalar_report_expected(l, &r, expected);
         break;
     }
-    free(text);
+    free(r.text);
 }
 
 void config_read_duration(struct config_loader *l, const struct config_node *map,
@@ -250,51 +272,36 @@ void config_read_size(struct config_loader *l, const struct config_node *map, co
 void config_read_int(struct config_loader *l, const struct config_node *map, const char *parent,
                      const char *key, int min, int max, int *out)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
-        return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
     char expected[64];
     snprintf(expected, sizeof expected, "an integer from %d to %d", min, max);
-    char *text = config_scalar_text(l, node, path, expected);
-    if (text == NULL)
+    struct scalar_read r;
+    if (!scalar_begin(l, map, parent, key, expected, &r))
         return;
     char *end = NULL;
     errno = 0;
-    long long value = strtoll(text, &end, 10);
-    bool is_integer = end != text && *end == '\0' && errno == 0 && !isspace((unsigned char)*text);
-    if (!is_integer || value < min || value > max) {
-        char quoted[CONFIG_ECHO_MAX + 16];
-        config_quote_value(text, quoted, sizeof quoted);
-        config_report(l, node, path, "expected %s, got %s", expected, quoted);
-    } else {
+    long long value = strtoll(r.text, &end, 10);
+    bool is_integer =
+        end != r.text && *end == '\0' && errno == 0 && !isspace((unsigned char)*r.text);
+    if (!is_integer || value < min || value > max)
+        scalar_report_expected(l, &r, expected);
+    else
         *out = (int)value;
-    }
-    free(text);
+    free(r.text);
 }
 
 void config_read_bool(struct config_loader *l, const struct config_node *map, const char *parent,
                       const char *key, bool *out)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
+    struct scalar_read r;
+    if (!scalar_begin(l, map, parent, key, "true or false", &r))
         return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
-    char *text = config_scalar_text(l, node, path, "true or false");
-    if (text == NULL)
-        return;
-    if (strcmp(text, "true") == 0) {
+    if (strcmp(r.text, "true") == 0)
         *out = true;
-    } else if (strcmp(text, "false") == 0) {
+    else if (strcmp(r.text, "false") == 0)
         *out = false;
-    } else {
-        char quoted[CONFIG_ECHO_MAX + 16];
-        config_quote_value(text, quoted, sizeof quoted);
-        config_report(l, node, path, "expected true or false, got %s", quoted);
-    }
-    free(text);
+    else
+        scalar_report_expected(l, &r, "true or false");
+    free(r.text);
 }
 
 /* A number in (min_exclusive, max]. */
@@ -302,29 +309,21 @@ void config_read_fraction(struct config_loader *l, const struct config_node *map
                           const char *parent, const char *key, double min_exclusive, double max,
                           double *out)
 {
-    const struct config_node *node = config_tree_get(map, key);
-    if (node == NULL)
-        return;
-    char path[CONFIG_PATH_MAX];
-    config_path_key(path, parent, key);
     char expected[64];
     snprintf(expected, sizeof expected, "a number above %g and at most %g", min_exclusive, max);
-    char *text = config_scalar_text(l, node, path, expected);
-    if (text == NULL)
+    struct scalar_read r;
+    if (!scalar_begin(l, map, parent, key, expected, &r))
         return;
     char *end = NULL;
     errno = 0;
-    double value = strtod(text, &end);
-    bool is_number = end != text && *end == '\0' && errno == 0 && !isspace((unsigned char)*text) &&
-                     value == value;
-    if (!is_number || !(value > min_exclusive && value <= max)) {
-        char quoted[CONFIG_ECHO_MAX + 16];
-        config_quote_value(text, quoted, sizeof quoted);
-        config_report(l, node, path, "expected %s, got %s", expected, quoted);
-    } else {
+    double value = strtod(r.text, &end);
+    bool is_number = end != r.text && *end == '\0' && errno == 0 &&
+                     !isspace((unsigned char)*r.text) && value == value;
+    if (!is_number || !(value > min_exclusive && value <= max))
+        scalar_report_expected(l, &r, expected);
+    else
         *out = value;
-    }
-    free(text);
+    free(r.text);
 }
 
 /* Reads one scalar of a string list; `what` names an item for messages. */
