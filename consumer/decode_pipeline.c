@@ -37,6 +37,14 @@ void decoded_frame_clear(struct decoded_frame *frame)
     frame->text = NULL;
 }
 
+/* Frees a frame of the queue; its text lives in the same block. */
+static void free_frame(struct decoded_frame *frame)
+{
+    frame->text = NULL;
+    decoded_frame_clear(frame);
+    free(frame);
+}
+
 static void *worker_main(void *arg)
 {
     struct decode_pipeline *p = arg;
@@ -109,10 +117,9 @@ void decode_pipeline_destroy(struct decode_pipeline *p)
     while (p->head) {
         struct decoded_frame *frame = p->head;
         p->head = frame->next;
-        if (!frame->done)
-            frame->status = -1; /* never decoded: nothing but the text to free */
-        decoded_frame_clear(frame);
-        free(frame);
+        /* The worker stops only between frames: one never taken still has status -1
+         * and holds nothing but its text. */
+        free_frame(frame);
     }
     pthread_cond_destroy(&p->work_cond);
     pthread_cond_destroy(&p->done_cond);
@@ -123,12 +130,12 @@ void decode_pipeline_destroy(struct decode_pipeline *p)
 void decode_pipeline_submit(struct decode_pipeline *p, size_t slot, const char *text,
                             size_t len, int64_t received_ms, int64_t received_us)
 {
-    struct decoded_frame *frame = calloc(1, sizeof *frame);
+    /* One allocation for the frame and its text: two per frame showed in the profile. */
+    struct decoded_frame *frame = malloc(sizeof *frame + len + 1);
     if (!frame)
         abort();
-    frame->text = malloc(len + 1);
-    if (!frame->text)
-        abort();
+    memset(frame, 0, sizeof *frame);
+    frame->text = (char *)(frame + 1);
     memcpy(frame->text, text, len);
     frame->text[len] = '\0';
     frame->len = len;
@@ -180,8 +187,7 @@ size_t decode_pipeline_deliver(struct decode_pipeline *p, long wait_above,
     while (frame) {
         struct decoded_frame *next = frame->next;
         deliver(opaque, frame);
-        decoded_frame_clear(frame);
-        free(frame);
+        free_frame(frame);
         frame = next;
     }
     return count;
