@@ -278,6 +278,7 @@ static int start_sink(struct relay_sink *s)
 static void *stopper_main(void *arg)
 {
     struct relay_sink *s = arg;
+    pthread_setname_np(pthread_self(), "sink-stopper");
     sink_runner_stop(s->runner, (int)s->stop_grace_ms);
     atomic_store(&s->stopped, true);
     return NULL;

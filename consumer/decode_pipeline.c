@@ -48,6 +48,7 @@ static void free_frame(struct decoded_frame *frame)
 static void *worker_main(void *arg)
 {
     struct decode_pipeline *p = arg;
+    pthread_setname_np(pthread_self(), "decode");
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && !p->next_todo)

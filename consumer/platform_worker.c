@@ -98,6 +98,7 @@ static struct completion_node *run_job(struct platform_worker *worker,
 static void *worker_main(void *opaque)
 {
     struct platform_worker *worker = opaque;
+    pthread_setname_np(pthread_self(), "platform-rest");
     pthread_mutex_lock(&worker->lock);
     for (;;) {
         while (worker->jobs_head == NULL && !worker->stopping)

@@ -1258,6 +1258,7 @@ static void *maintain_main(void *arg)
 {
     struct outbox *ob = arg;
     bool logged = false;
+    pthread_setname_np(pthread_self(), "outbox-maint");
     pthread_mutex_lock(&ob->mu);
     while (!ob->maintain_stop) {
         struct timespec deadline = deadline_after((int)ob->maintain_interval_ms);

@@ -264,6 +264,9 @@ static bool stop_requested(struct sink_runner *runner, int64_t *deadline)
 static void *runner_main(void *arg)
 {
     struct sink_runner *runner = arg;
+    char thread_name[16]; /* the kernel keeps 15 characters */
+    snprintf(thread_name, sizeof thread_name, "sink:%s", runner->name);
+    pthread_setname_np(pthread_self(), thread_name);
     runner->posted_at_ms = time_mono_ms();
     for (;;) {
         int64_t now = time_mono_ms();
