@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/commands.h"
+#include "util/allocator.h"
 
 #ifndef CRELAY_VERSION
 #define CRELAY_VERSION "0.1.0"
@@ -58,7 +59,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("campaign-relay %s\n", CRELAY_VERSION);
+        char allocator[64];
+        printf("campaign-relay %s\nallocator: %s\n", CRELAY_VERSION,
+               allocator_describe(allocator, sizeof allocator));
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

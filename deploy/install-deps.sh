@@ -8,6 +8,7 @@ packages=(
     build-essential pkg-config
     libwebsockets-dev libcurl4-openssl-dev libcjson-dev librdkafka-dev
     libsqlite3-dev libyaml-dev libssl-dev
+    libmimalloc-dev                 # the release relay's allocator (see the Makefile)
     clang libclang-rt-14-dev        # libFuzzer for `make fuzz`
     curl jq sqlite3 python3 python3-yaml  # used by tests and the demo
     valgrind

@@ -312,6 +312,19 @@ else
         fi
     done
 
+    # The image ships the release build, which must run on mimalloc (see the Makefile):
+    # asked of the binary itself, which checks a live allocation.
+    if [ -x build/campaign-relay ]; then
+        allocator=$(build/campaign-relay --version 2>&1 | sed -n 's/^allocator: //p')
+        if [[ $allocator == mimalloc* ]]; then
+            pass "the release build's malloc is $allocator"
+        else
+            fail "the release build's malloc is mimalloc" "--version says: ${allocator:-nothing}"
+        fi
+    else
+        skip "the release build's malloc is mimalloc" "no release build"
+    fi
+
     # The Makefile's pkg-config modules, library by library: this holds even when the
     # linker dropped a library the current code does not call yet (--as-needed).
     if command -v pkg-config >/dev/null 2>&1 && command -v cc >/dev/null 2>&1; then
