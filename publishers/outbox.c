@@ -220,6 +220,19 @@ static int sql_error(const struct outbox *ob, sqlite3 *db, int rc, const char *w
     return OUTBOX_ERROR;
 }
 
+/* SQLite keeps memory statistics by default, under one process-wide mutex taken on every
+ * allocation and free: the writer, the sink readers and the maintenance thread queued on
+ * it, and it was most of the service loop's waits under load. Nothing here reads those
+ * statistics. The setting must come before SQLite initializes; should something else in
+ * the process have initialized it first, the call fails and the statistics stay on,
+ * which costs speed only. */
+static pthread_once_t sqlite_configured = PTHREAD_ONCE_INIT;
+
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* shared: the connection is used from more than one thread (the writer's, which the
  * maintenance thread prunes through while it holds the write lock), so SQLite
  * serializes calls on it. */
@@ -227,6 +240,7 @@ static int open_connection(struct outbox *ob, sqlite3 **db_out, bool shared, cha
                            size_t errstr_size)
 {
     sqlite3 *db = NULL;
+    pthread_once(&sqlite_configured, configure_sqlite);
     int rc = sqlite3_open_v2(ob->path, &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                  (shared ? SQLITE_OPEN_FULLMUTEX : SQLITE_OPEN_NOMUTEX),
