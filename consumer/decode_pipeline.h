@@ -1,7 +1,10 @@
 /* decode_pipeline: decodes stream frames on a worker thread, in arrival order.
  *
  * Contract:
- *  - The loop thread submits each frame (the text is copied) and later takes the
+ *  - The loop thread submits each frame (the text is copied). Submitted frames reach
+ *    the worker in batches: once 32 have gathered, or at the next flush() or deliver(),
+ *    so a loop that delivers after every service pass hands over each pass's frames
+ *    together. The loop later takes the
  *    finished frames back with decode_pipeline_deliver(), in exactly the order it
  *    submitted them, whatever the worker's timing. Nothing is handed back from inside
  *    submit: frames are only delivered where the loop calls deliver, so a frame's
@@ -53,7 +56,10 @@ void decode_pipeline_destroy(struct decode_pipeline *pipeline);
 void decode_pipeline_submit(struct decode_pipeline *pipeline, size_t slot, const char *text,
                             size_t len, int64_t received_ms, int64_t received_us);
 
-/* Hands every finished frame at the head of the queue to deliver, in order, and frees
+/* Hands every submitted frame to the worker now. */
+void decode_pipeline_flush(struct decode_pipeline *pipeline);
+
+/* Hands submitted frames to the worker (as flush does), then every finished frame at the head of the queue to deliver, in order, and frees
  * it (deliver may take frame->prepared by setting it to NULL). With wait_above >= 0, it
  * first waits until no more than wait_above frames are left undelivered after the
  * finished ones, so wait_above 0 delivers everything submitted. Returns the number
@@ -61,7 +67,7 @@ void decode_pipeline_submit(struct decode_pipeline *pipeline, size_t slot, const
 size_t decode_pipeline_deliver(struct decode_pipeline *pipeline, long wait_above,
                                decode_deliver_fn deliver, void *opaque);
 
-/* Frames submitted and not yet delivered. */
+/* Frames submitted and not yet delivered, handed to the worker or not. */
 size_t decode_pipeline_backlog(struct decode_pipeline *pipeline);
 
 /* Frees a frame's notification, prepared event and text (for callers that handle a

@@ -154,10 +154,15 @@ static void test_a_dry_queue_wakes_the_loop_once_per_delivery(void)
                                                        sizeof err);
     REQUIRE(p != NULL);
     submit(p, 0);
+    /* A lone frame waits for the loop's flush, so the worker is not woken per frame. */
+    usleep(20 * 1000);
+    CHECK_EQ_INT(atomic_load(&seen.prepared), 0);
+    decode_pipeline_flush(p);
     CHECK(wait_for_wakes(&w, 1));
     /* Not delivered yet: finishing more frames sends no further wake. */
     submit(p, 1);
     submit(p, 2);
+    decode_pipeline_flush(p);
     int64_t deadline = time_mono_ms() + 5000;
     while (atomic_load(&seen.prepared) < 3 && time_mono_ms() < deadline)
         usleep(1000);
@@ -166,10 +171,12 @@ static void test_a_dry_queue_wakes_the_loop_once_per_delivery(void)
     int handled = 0;
     CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 3);
     CHECK_EQ_INT(handled, 3);
-    /* After a delivery, the next frame that leaves the queue dry wakes again. */
-    submit(p, 3);
+    /* After a delivery, the next frames that leave the queue dry wake again; a full
+     * batch reaches the worker without a flush. */
+    for (size_t slot = 3; slot < 3 + 32; slot++)
+        submit(p, slot);
     CHECK(wait_for_wakes(&w, 2));
-    CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 1);
+    CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 32);
     decode_pipeline_destroy(p);
 }
 
