@@ -170,6 +170,10 @@ struct canon_state {
     size_t member_count, member_cap;
     struct strbuf keys;    /* decoded keys that had escapes */
     struct strbuf scratch; /* one object's chunks while they are put in order */
+    /* When set, where the value of this top-level member starts in the output. */
+    const char *locate_key;
+    size_t located_off;
+    bool located;
     int depth;
     char *errstr;
     size_t errstr_size;
@@ -458,6 +462,25 @@ static int canon_order_members(struct canon_state *st, size_t first, size_t regi
     return 0;
 }
 
+/* The members of the outermost object are in key order from region_start, joined by
+ * commas: finds where locate_key's value starts. The key must need no escaping. */
+static void locate_member(struct canon_state *st, size_t first, size_t region_start)
+{
+    size_t want_len = strlen(st->locate_key);
+    size_t pos = region_start;
+    for (size_t i = first; i < st->member_count; i++) {
+        const struct canon_member *m = &st->members[i];
+        if (i > first)
+            pos++;
+        if (m->key_len == want_len && memcmp(m->key, st->locate_key, want_len) == 0) {
+            st->located_off = pos + want_len + 3; /* '"' key '"' ':' */
+            st->located = true;
+            return;
+        }
+        pos += m->chunk_len;
+    }
+}
+
 static const char *canon_object(struct canon_state *st, const char *p, const char *skip_key,
                                 bool *skipped)
 {
@@ -516,6 +539,8 @@ static const char *canon_object(struct canon_state *st, const char *p, const cha
     }
     if (canon_order_members(st, first, region_start) != 0)
         return NULL;
+    if (st->locate_key && st->depth == 1)
+        locate_member(st, first, region_start);
 close:
     st->member_count = first;
     strbuf_append_char(st->out, '}');
@@ -618,6 +643,7 @@ static int canon_run(struct canon_state *st, const char *text, size_t len, const
     st->depth = 0;
     st->errstr = errstr;
     st->errstr_size = errstr_size;
+    st->located = false;
     strbuf_reset(&st->keys);
     size_t out_start = out->len;
     const char *p = canon_value(st, canon_skip_space(st, text), skip_key, &skipped);
@@ -706,14 +732,39 @@ enum audit_link_result audit_check_link(const cJSON *data, char *errstr, size_t 
 
 /* ---- the chain --------------------------------------------------------------------- */
 
+struct audit_seal_prep {
+    /* The data text with `"prevHash":"<64>","hash":"<64>"}` as its last members. */
+    struct strbuf sealed;
+    size_t sealed_head_off, sealed_hash_off;
+    /* canonical(data with prevHash): the head's 64 bytes at canonical_head_off. */
+    struct strbuf canonical;
+    size_t canonical_head_off;
+};
+
+static void seal_prep_init(struct audit_seal_prep *prep)
+{
+    strbuf_init(&prep->sealed);
+    strbuf_init(&prep->canonical);
+}
+
+static void seal_prep_clear(struct audit_seal_prep *prep)
+{
+    strbuf_free(&prep->sealed);
+    strbuf_free(&prep->canonical);
+}
+
 struct audit_chain {
     struct outbox *ob;
     char head[AUDIT_HASH_HEX_LEN + 1];
     uint64_t rollbacks_seen;
-    /* Reused by every seal from text: no allocation per event once warm. */
+    /* Reused by every seal of an event without a prepared layout: no allocation per
+     * event once warm. */
     struct canon_state canon;
-    struct strbuf hashed; /* prevHash, "\n", canonical(data) */
-    struct strbuf sealed; /* the data text with prevHash and hash */
+    struct audit_seal_prep layout;
+    /* Fetched once: EVP_sha256() looks the algorithm up again on every digest, which
+     * was a third of the hashing time. */
+    EVP_MD *sha256;
+    EVP_MD_CTX *digest;
 };
 
 static int load_head(struct audit_chain *chain, char *errstr, size_t errstr_size)
@@ -752,8 +803,14 @@ struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t e
     struct audit_chain *chain = xcalloc(1, sizeof *chain);
     chain->ob = ob;
     canon_state_init(&chain->canon);
-    strbuf_init(&chain->hashed);
-    strbuf_init(&chain->sealed);
+    seal_prep_init(&chain->layout);
+    chain->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    chain->digest = EVP_MD_CTX_new();
+    if (!chain->sha256 || !chain->digest) {
+        errstr_set(errstr, errstr_size, "audit chain: OpenSSL has no SHA-256");
+        audit_chain_destroy(chain);
+        return NULL;
+    }
     if (load_head(chain, errstr, errstr_size) != OUTBOX_OK) {
         audit_chain_destroy(chain);
         return NULL;
@@ -766,31 +823,13 @@ void audit_chain_destroy(struct audit_chain *chain)
     if (!chain)
         return;
     canon_state_free(&chain->canon);
-    strbuf_free(&chain->hashed);
-    strbuf_free(&chain->sealed);
+    seal_prep_clear(&chain->layout);
+    EVP_MD_CTX_free(chain->digest);
+    EVP_MD_free(chain->sha256);
     free(chain);
 }
 
 const char *audit_chain_head(const struct audit_chain *chain) { return chain->head; }
-
-static int sha256_hex(const char *text, size_t len, char out[AUDIT_HASH_HEX_LEN + 1],
-                      char *errstr, size_t errstr_size)
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    if (!EVP_Digest(text, len, digest, &digest_len, EVP_sha256(), NULL) ||
-        digest_len * 2 != AUDIT_HASH_HEX_LEN) {
-        errstr_set(errstr, errstr_size, "SHA-256 failed");
-        return -1;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < digest_len; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xf];
-    }
-    out[AUDIT_HASH_HEX_LEN] = '\0';
-    return 0;
-}
 
 int audit_chain_seal(struct audit_chain *chain, cJSON *data, char *errstr, size_t errstr_size)
 {
@@ -862,10 +901,12 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
     return status;
 }
 
-/* Writes data (an object's text) with "prevHash" as its last member into
- * chain->sealed, and prevHash "\n" canonical(that) into chain->hashed. */
-static int build_hashed_text(struct audit_chain *chain, const char *data, char *errstr,
-                             size_t errstr_size)
+/* ---- sealing, split: the layout off the chain, the hash on it ------------------------ */
+
+/* Lays data (an object's text) out for sealing, with AUDIT_GENESIS_HASH standing in for
+ * both hashes until the chain writes them. */
+static int seal_layout(struct canon_state *canon, const char *data, struct audit_seal_prep *prep,
+                       char *errstr, size_t errstr_size)
 {
     size_t end = strlen(data);
     while (end > 0 && (unsigned char)data[end - 1] <= ' ')
@@ -878,27 +919,97 @@ static int build_hashed_text(struct audit_chain *chain, const char *data, char *
         return -1;
     }
     bool empty = data[inner - 1] == '{';
-    strbuf_reset(&chain->sealed);
-    strbuf_append_len(&chain->sealed, data, end - 1);
-    strbuf_append(&chain->sealed, empty ? "\"prevHash\":\"" : ",\"prevHash\":\"");
-    strbuf_append_len(&chain->sealed, chain->head, AUDIT_HASH_HEX_LEN);
-    strbuf_append_len(&chain->sealed, "\"}", 2);
+    struct strbuf *sealed = &prep->sealed;
+    strbuf_reset(sealed);
+    strbuf_append_len(sealed, data, end - 1);
+    strbuf_append(sealed, empty ? "\"prevHash\":\"" : ",\"prevHash\":\"");
+    prep->sealed_head_off = sealed->len;
+    strbuf_append_len(sealed, AUDIT_GENESIS_HASH, AUDIT_HASH_HEX_LEN);
+    strbuf_append_len(sealed, "\"}", 2);
 
-    strbuf_reset(&chain->hashed);
-    strbuf_append_len(&chain->hashed, chain->head, AUDIT_HASH_HEX_LEN);
-    strbuf_append_char(&chain->hashed, '\n');
+    strbuf_reset(&prep->canonical);
     bool had_hash = false;
     char why[256];
-    if (canon_run(&chain->canon, chain->sealed.data, chain->sealed.len, "hash", &had_hash,
-                  &chain->hashed, why, sizeof why) != 0) {
+    canon->locate_key = "prevHash";
+    int status = canon_run(canon, sealed->data, sealed->len, "hash", &had_hash,
+                           &prep->canonical, why, sizeof why);
+    canon->locate_key = NULL;
+    if (status != 0) {
         errstr_set(errstr, errstr_size, "audit chain: data cannot be sealed: %s", why);
         return -1;
     }
-    if (had_hash || chain->hashed.data[AUDIT_HASH_HEX_LEN + 1] != '{') {
+    if (had_hash || prep->canonical.data[0] != '{') {
         errstr_set(errstr, errstr_size, "audit chain: data %s",
                   had_hash ? "already carries a hash" : "is not a JSON object");
         return -1;
     }
+    /* The located value is the string written above: its quote, then the 64 digits. */
+    prep->canonical_head_off = canon->located_off + 1;
+    if (!canon->located ||
+        prep->canonical_head_off + AUDIT_HASH_HEX_LEN >= prep->canonical.len ||
+        memcmp(prep->canonical.data + prep->canonical_head_off, AUDIT_GENESIS_HASH,
+               AUDIT_HASH_HEX_LEN) != 0) {
+        errstr_set(errstr, errstr_size, "audit chain: data cannot be sealed: prevHash lost");
+        return -1;
+    }
+
+    sealed->len--; /* the closing brace, written again after the hash */
+    strbuf_append_len(sealed, ",\"hash\":\"", 9);
+    prep->sealed_hash_off = sealed->len;
+    strbuf_append_len(sealed, AUDIT_GENESIS_HASH, AUDIT_HASH_HEX_LEN);
+    strbuf_append_len(sealed, "\"}", 2);
+    return 0;
+}
+
+struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_t errstr_size)
+{
+    if (!data) {
+        errstr_set(errstr, errstr_size, "audit chain: no event data");
+        return NULL;
+    }
+    struct audit_seal_prep *prep = xcalloc(1, sizeof *prep);
+    seal_prep_init(prep);
+    struct canon_state canon;
+    canon_state_init(&canon);
+    int status = seal_layout(&canon, data, prep, errstr, errstr_size);
+    canon_state_free(&canon);
+    if (status != 0) {
+        audit_seal_prep_free(prep);
+        return NULL;
+    }
+    return prep;
+}
+
+void audit_seal_prep_free(struct audit_seal_prep *prep)
+{
+    if (!prep)
+        return;
+    seal_prep_clear(prep);
+    free(prep);
+}
+
+/* hash = SHA-256(head "\n" canonical), with the head written into the canonical form. */
+static int seal_hash(struct audit_chain *chain, struct audit_seal_prep *prep,
+                     char out[AUDIT_HASH_HEX_LEN + 1], char *errstr, size_t errstr_size)
+{
+    memcpy(prep->canonical.data + prep->canonical_head_off, chain->head, AUDIT_HASH_HEX_LEN);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (!EVP_DigestInit_ex2(chain->digest, chain->sha256, NULL) ||
+        !EVP_DigestUpdate(chain->digest, chain->head, AUDIT_HASH_HEX_LEN) ||
+        !EVP_DigestUpdate(chain->digest, "\n", 1) ||
+        !EVP_DigestUpdate(chain->digest, prep->canonical.data, prep->canonical.len) ||
+        !EVP_DigestFinal_ex(chain->digest, digest, &digest_len) ||
+        digest_len * 2 != AUDIT_HASH_HEX_LEN) {
+        errstr_set(errstr, errstr_size, "SHA-256 failed");
+        return -1;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < digest_len; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    out[AUDIT_HASH_HEX_LEN] = '\0';
     return 0;
 }
 
@@ -912,30 +1023,30 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
     int status = reload_head_after_rollback(chain, errstr, errstr_size);
     if (status != OUTBOX_OK)
         return status;
-    if (build_hashed_text(chain, event->data, errstr, errstr_size) != 0)
-        return OUTBOX_ERROR;
+    struct audit_seal_prep *prep = event->seal;
+    if (!prep) {
+        prep = &chain->layout;
+        if (seal_layout(&chain->canon, event->data, prep, errstr, errstr_size) != 0)
+            return OUTBOX_ERROR;
+    }
     char hash[AUDIT_HASH_HEX_LEN + 1];
-    if (sha256_hex(chain->hashed.data, chain->hashed.len, hash, errstr, errstr_size) != 0)
+    if (seal_hash(chain, prep, hash, errstr, errstr_size) != 0)
         return OUTBOX_ERROR;
     status = outbox_meta_stage(chain->ob, AUDIT_HEAD_META_KEY, hash, errstr, errstr_size);
     if (status != OUTBOX_OK)
         return status;
+    memcpy(prep->sealed.data + prep->sealed_head_off, chain->head, AUDIT_HASH_HEX_LEN);
+    memcpy(prep->sealed.data + prep->sealed_hash_off, hash, AUDIT_HASH_HEX_LEN);
     char previous[AUDIT_HASH_HEX_LEN + 1];
     memcpy(previous, chain->head, sizeof previous);
     memcpy(chain->head, hash, sizeof hash);
 
-    chain->sealed.len--; /* the closing brace, written again after the hash */
-    strbuf_append_len(&chain->sealed, ",\"hash\":\"", 9);
-    strbuf_append_len(&chain->sealed, hash, AUDIT_HASH_HEX_LEN);
-    strbuf_append_len(&chain->sealed, "\"}", 2);
     struct relay_event sealed = *event;
-    sealed.data = chain->sealed.data;
+    sealed.data = prep->sealed.data;
+    sealed.seal = NULL;
     return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
 }
 
-/* ---- verifying a file ------------------------------------------------------------- */
-
-/* "<prefix>audit.notification" or "<prefix>audit.action", whatever the prefix. */
 static bool is_audit_type(const char *type)
 {
     static const char *const names[] = {"audit.notification", "audit.action"};

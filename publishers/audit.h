@@ -39,6 +39,7 @@
 #define AUDIT_HEAD_META_KEY "audit.head"
 
 struct audit_chain;
+struct audit_seal_prep;
 
 /* Loads the head from the outbox (genesis for a new outbox). */
 struct audit_chain *audit_chain_create(struct outbox *ob, char *errstr, size_t errstr_size);
@@ -63,6 +64,15 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
  * status; malformed data is OUTBOX_ERROR with errstr saying what is wrong. */
 int audit_chain_append_event(struct audit_chain *chain, const struct relay_event *event,
                              int64_t *seq_out, char *errstr, size_t errstr_size);
+
+/* Sealing in two steps. Everything but the hashes depends on the data alone: the
+ * canonical form and the sealed text, laid out with room for prevHash and hash.
+ * audit_seal_prepare() computes that on any thread (it shares nothing); an event
+ * carrying it in event->seal is sealed by audit_chain_append_event() with a copy of the
+ * head into both and one SHA-256, the same bytes as without it. Returns NULL with errstr
+ * set when the data cannot be sealed (the chain would refuse it the same way). */
+struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_t errstr_size);
+void audit_seal_prep_free(struct audit_seal_prep *prep);
 
 /* ---- verification ---------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "publishers/audit.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -34,6 +35,7 @@ void relay_event_free(struct relay_event *event)
     free(event->source);
     free(event->subject);
     free(event->data);
+    audit_seal_prep_free(event->seal);
     free(event);
 }
 

@@ -16,6 +16,8 @@
 
 #include "util/strbuf.h"
 
+struct audit_seal_prep;
+
 enum event_family {
     EVENT_FAMILY_STATE = 0, /* campaign.* and contactlist.*: topic sinks.kafka.topics.state */
     EVENT_FAMILY_ALERT,     /* alert.*:  sinks.kafka.topics.alerts */
@@ -31,6 +33,9 @@ struct relay_event {
     int64_t time_ms; /* CloudEvents `time`, ms since the epoch */
     enum event_family family;
     char *data;      /* JSON object text */
+    /* Audit events only, optional: the seal's layout, computed where the event was
+     * built (publishers/audit.h). Owned by the event. */
+    struct audit_seal_prep *seal;
 };
 
 /* Allocates an event, copying every string. Returns NULL only on bad arguments. */

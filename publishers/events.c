@@ -1,4 +1,5 @@
 #include "publishers/events.h"
+#include "publishers/audit.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -602,7 +603,14 @@ struct relay_event *events_audit_decoded_notification(const struct events_builde
                                                       const struct audit_notification *audit,
                                                       char *errstr, size_t errstr_size)
 {
-    return audit_notification_event(builder, audit, true, errstr, errstr_size);
+    struct relay_event *event = audit_notification_event(builder, audit, true, errstr,
+                                                         errstr_size);
+    if (event) {
+        /* Data the chain cannot seal gets no layout; the chain then says why. */
+        char why[256];
+        event->seal = audit_seal_prepare(event->data, why, sizeof why);
+    }
+    return event;
 }
 
 static bool is_alert_name(const char *name)

@@ -102,7 +102,9 @@ struct relay_event *events_audit_notification(const struct events_builder *build
                                               const struct audit_notification *audit,
                                               char *errstr, size_t errstr_size);
 /* The same for a frame the caller has already parsed (the consumer audits only frames
- * that decoded): raw is not parsed again, only checked for NUL bytes. */
+ * that decoded): raw is not parsed again, only checked for NUL bytes. The event also
+ * carries its seal's layout (event->seal, see audit_seal_prepare()), so a builder on
+ * the decode thread leaves the service loop only the hashing. */
 struct relay_event *events_audit_decoded_notification(const struct events_builder *builder,
                                                       const struct audit_notification *audit,
                                                       char *errstr, size_t errstr_size);

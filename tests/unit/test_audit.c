@@ -309,6 +309,83 @@ static void test_seal_from_text_refused_append(void)
     outbox_destroy(ob);
 }
 
+/* The layout prepared off the chain (as the decode thread does) seals to the same bytes
+ * as sealing from the text on the chain: prevHash sorting first, last and between
+ * keys, nested "prevHash" members that must not be taken for the top-level one,
+ * unsorted input, escapes, an empty object. */
+static void test_prepared_seal_gives_the_same_bytes(void)
+{
+    static const char *const datas[] = {
+        "{\"a\":1}",
+        "{\"zz\":1,\"b\":[true,null],\"a\":\"x\"}",
+        "{\"prevHasg\":1,\"prevHasi\":2}",
+        "{\"prevHasi\":2,\"prevHasg\":1,\"prevHas\":0,\"prevHashh\":3}",
+        "{\"notification\":{\"prevHash\":\"" AUDIT_GENESIS_HASH "\"},\"a\":1}",
+        "{\"b\":{\"prevHash\":\"" AUDIT_GENESIS_HASH "\",\"q\":{\"prevHash\":1}},\"c\":2}",
+        "{\"\\u0062\":\"\\u00e9\\n\",\"a\":[{\"y\":1,\"x\":2}],\"n\":1.50}",
+        " { } ",
+        "{\"topic\":\"v2.outbound.campaigns.c-1\",\"correlationId\":\"k\","
+        "\"receivedAt\":\"2026-11-22T00:00:00.000Z\",\"notification\":{\"topicName\":"
+        "\"v2.outbound.campaigns.c-1\",\"eventBody\":{\"id\":\"c-1\",\"prevHash\":\"x\"}}}",
+    };
+    const size_t count = sizeof datas / sizeof datas[0];
+    char err[512];
+    struct outbox *plain_ob = open_outbox("plain.db", 0);
+    struct outbox *prep_ob = open_outbox("prepared.db", 0);
+    REQUIRE(plain_ob != NULL && prep_ob != NULL);
+    struct audit_chain *plain = audit_chain_create(plain_ob, err, sizeof err);
+    struct audit_chain *prepared = audit_chain_create(prep_ob, err, sizeof err);
+    REQUIRE(plain != NULL && prepared != NULL);
+    for (size_t i = 0; i < count; i++) {
+        struct relay_event *a = relay_event_create("i", "cx.outbound.audit.action", "s", "", 1,
+                                                   EVENT_FAMILY_AUDIT, datas[i]);
+        struct relay_event *b = relay_event_create("i", "cx.outbound.audit.action", "s", "", 1,
+                                                   EVENT_FAMILY_AUDIT, datas[i]);
+        b->seal = audit_seal_prepare(b->data, err, sizeof err);
+        CHECK_MSG(b->seal != NULL, "%s: %s", datas[i], err);
+        CHECK_EQ_INT(audit_chain_append_event(plain, a, NULL, err, sizeof err), OUTBOX_OK);
+        CHECK_EQ_INT(audit_chain_append_event(prepared, b, NULL, err, sizeof err), OUTBOX_OK);
+        CHECK_EQ_STR(audit_chain_head(prepared), audit_chain_head(plain));
+        relay_event_free(a);
+        relay_event_free(b);
+    }
+    CHECK_EQ_INT(outbox_flush(plain_ob, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(prep_ob, err, sizeof err), OUTBOX_OK);
+    struct outbox_record plain_records[16], prep_records[16];
+    int plain_count = read_back(plain_ob, plain_records, 16);
+    int prep_count = read_back(prep_ob, prep_records, 16);
+    CHECK_EQ_INT(plain_count, (int)count);
+    CHECK_EQ_INT(prep_count, (int)count);
+    for (int i = 0; i < plain_count && i < prep_count; i++) {
+        CHECK_EQ_STR(prep_records[i].event->data, plain_records[i].event->data);
+        cJSON *data = cJSON_Parse(prep_records[i].event->data);
+        CHECK_EQ_INT(audit_check_link(data, err, sizeof err), AUDIT_LINK_OK);
+        cJSON_Delete(data);
+    }
+    outbox_records_free(plain_records, plain_count);
+    outbox_records_free(prep_records, prep_count);
+
+    /* What the chain refuses cannot be prepared either, for the same reason. */
+    static const struct {
+        const char *data;
+        const char *message;
+    } bad[] = {
+        {"[1,2]", "data is not a JSON object"},
+        {"{\"a\":1,\"hash\":\"x\"}", "already carries a hash"},
+        {"{\"\\u0070revHash\":\"x\"}", "duplicate key \"prevHash\""},
+        {"{\"a\":1}}", "data cannot be sealed: trailing data"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(audit_seal_prepare(bad[i].data, err, sizeof err) == NULL);
+        CHECK_CONTAINS(err, bad[i].message);
+    }
+    audit_chain_destroy(plain);
+    audit_chain_destroy(prepared);
+    outbox_destroy(plain_ob);
+    outbox_destroy(prep_ob);
+}
+
 static struct outbox *open_outbox(const char *name, int64_t max_bytes)
 {
     char path[400], err[512];
@@ -625,6 +702,7 @@ int main(void)
     RUN(test_canonical_text_matches_the_tree);
     RUN(test_canonical_text_rejects_bad_input);
     RUN(test_seal_from_text);
+    RUN(test_prepared_seal_gives_the_same_bytes);
     RUN(test_seal_from_text_refused_append);
     build_lines();
     RUN(test_verify_good_chain_and_repeats);
