@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/numtext.h"
+#include "util/sha256.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -78,7 +79,7 @@ static void derive_id_from(const struct id_fact *facts, size_t fact_count,
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+    if (!ctx || EVP_DigestInit_ex2(ctx, sha256_md(), NULL) != 1)
         abort();
     static const char separator = '\0';
     for (size_t i = 0; i < fact_count; i++) {
