@@ -677,6 +677,18 @@ int audit_canonical_text(const char *text, size_t len, const char *skip_key, boo
     return status;
 }
 
+/* A SHA-256 digest as the chain writes it: 64 lowercase hex digits. */
+static void digest_hex(const unsigned char digest[AUDIT_HASH_HEX_LEN / 2],
+                       char out[AUDIT_HASH_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < AUDIT_HASH_HEX_LEN / 2; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    out[AUDIT_HASH_HEX_LEN] = '\0';
+}
+
 int audit_compute_hash(const char *prev_hash, const cJSON *data,
                        char out[AUDIT_HASH_HEX_LEN + 1], char *errstr, size_t errstr_size)
 {
@@ -696,12 +708,7 @@ int audit_compute_hash(const char *prev_hash, const cJSON *data,
         errstr_set(errstr, errstr_size, "SHA-256 failed");
         return -1;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < digest_len; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xf];
-    }
-    out[AUDIT_HASH_HEX_LEN] = '\0';
+    digest_hex(digest, out);
     return 0;
 }
 
@@ -997,12 +1004,7 @@ static int seal_hash(struct audit_chain *chain, struct audit_seal_prep *prep,
         errstr_set(errstr, errstr_size, "SHA-256 failed");
         return -1;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < digest_len; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xf];
-    }
-    out[AUDIT_HASH_HEX_LEN] = '\0';
+    digest_hex(digest, out);
     return 0;
 }
 

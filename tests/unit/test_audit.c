@@ -188,6 +188,19 @@ static struct relay_event *action_event(int n, const char *extra)
                               data);
 }
 
+/* Data the chain refuses to seal, and the reason it gives. */
+static const struct {
+    const char *data;
+    const char *message;
+} unsealable[] = {
+    {"[1,2]", "data is not a JSON object"},
+    {"{\"a\":1,\"hash\":\"x\"}", "already carries a hash"},
+    {"{\"a\":1,\"prevHash\":\"x\"}", "duplicate key \"prevHash\""},
+    {"{\"\\u0070revHash\":\"x\"}", "duplicate key \"prevHash\""},
+    {"{\"a\":1,\"b\":}", "data cannot be sealed: invalid value"},
+    {"{\"a\":1}}", "data cannot be sealed: trailing data"},
+};
+
 /* Reads back every committed event's data, in order. */
 static int read_back(struct outbox *ob, struct outbox_record *records, int max)
 {
@@ -250,23 +263,14 @@ static void test_seal_from_text(void)
     CHECK_EQ_STR(audit_chain_head(chain), heads[3]);
 
     /* Data the chain cannot seal is refused with the reason, the head unchanged. */
-    static const struct {
-        const char *data;
-        const char *message;
-    } bad[] = {
-        {"[1,2]", "data is not a JSON object"},
-        {"{\"a\":1,\"hash\":\"x\"}", "already carries a hash"},
-        {"{\"a\":1,\"prevHash\":\"x\"}", "duplicate key \"prevHash\""},
-        {"{\"a\":1,\"b\":}", "data cannot be sealed: invalid value"},
-        {"{\"a\":1}}", "data cannot be sealed: trailing data"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < sizeof unsealable / sizeof unsealable[0]; i++) {
         struct relay_event *event = relay_event_create("b", "cx.outbound.audit.action", "s", "",
-                                                       1, EVENT_FAMILY_AUDIT, bad[i].data);
+                                                       1, EVENT_FAMILY_AUDIT,
+                                                       unsealable[i].data);
         err[0] = '\0';
         CHECK_EQ_INT(audit_chain_append_event(chain, event, NULL, err, sizeof err),
                      OUTBOX_ERROR);
-        CHECK_CONTAINS(err, bad[i].message);
+        CHECK_CONTAINS(err, unsealable[i].message);
         relay_event_free(event);
     }
     CHECK_EQ_STR(audit_chain_head(chain), heads[3]);
@@ -366,19 +370,10 @@ static void test_prepared_seal_gives_the_same_bytes(void)
     outbox_records_free(prep_records, prep_count);
 
     /* What the chain refuses cannot be prepared either, for the same reason. */
-    static const struct {
-        const char *data;
-        const char *message;
-    } bad[] = {
-        {"[1,2]", "data is not a JSON object"},
-        {"{\"a\":1,\"hash\":\"x\"}", "already carries a hash"},
-        {"{\"\\u0070revHash\":\"x\"}", "duplicate key \"prevHash\""},
-        {"{\"a\":1}}", "data cannot be sealed: trailing data"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < sizeof unsealable / sizeof unsealable[0]; i++) {
         err[0] = '\0';
-        CHECK(audit_seal_prepare(bad[i].data, err, sizeof err) == NULL);
-        CHECK_CONTAINS(err, bad[i].message);
+        CHECK(audit_seal_prepare(unsealable[i].data, err, sizeof err) == NULL);
+        CHECK_CONTAINS(err, unsealable[i].message);
     }
     audit_chain_destroy(plain);
     audit_chain_destroy(prepared);
