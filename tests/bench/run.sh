@@ -22,7 +22,12 @@
 # BENCH_FULL (0), BENCH_COMMIT_INTERVAL (unset: the relay's default outbox.commit_interval;
 # e.g. 2ms for a latency-tuned relay),
 # BENCH_ONLY="throughput latency …" runs only those sections, KEEP_WORK=1 keeps the
-# scratch directory.
+# scratch directory, BENCH_RELAY=PATH runs another relay binary (or a wrapper that execs
+# one under perf or callgrind) in every section.
+# BENCH_AB=PATH compares two builds in one sitting: the throughput section then runs this
+# build (A) and PATH (B) alternately, BENCH_AB_ROUNDS (3) times each, decode thread on,
+# and reports the medians and B/A ratios (the machine's speed drifts within an hour, so
+# only figures from one sitting compare).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -33,6 +38,9 @@ LOAD_RATE=${BENCH_LOAD_RATE:-100000}
 CEILING_RATE=${BENCH_CEILING_RATE:-200000}
 LOAD_SECONDS=${BENCH_LOAD_SECONDS:-10}
 LATENCY_RATE=5000
+RELAY_BIN=${BENCH_RELAY:-$BUILD/campaign-relay}
+AB_BIN=${BENCH_AB:-}
+AB_ROUNDS=${BENCH_AB_ROUNDS:-3}
 OUT_DIR=$BUILD/bench
 RESULTS=()   # "key=value" pairs, turned into JSON at the end
 PROBE=$BUILD/bench/bench_kafka_probe
@@ -42,6 +50,9 @@ for program in campaign-relay gcsim kafka-mock tools/ws_discard tools/webhook_re
     bench/bench_kafka_probe bench/bench_drain bench/bench_cache_memory; do
     [ -x "$BUILD/$program" ] || { echo "bench: $BUILD/$program is missing (make all tests)" >&2
         exit 1; }
+done
+for program in "$RELAY_BIN" ${AB_BIN:+"$AB_BIN"}; do
+    [ -x "$program" ] || { echo "bench: relay binary $program is not executable" >&2; exit 1; }
 done
 
 result() { RESULTS+=("$1=$2"); }
@@ -86,8 +97,8 @@ ${2:-}
 EOF
 }
 
-start_relay() { # start_relay NAME: a relay that fails to start stops the benchmark
-    "$BUILD/campaign-relay" run -c "$WORK/$1.yaml" 2>>"$WORK/$1.log" &
+start_relay() { # start_relay NAME [BINARY]: a relay that fails to start stops the benchmark
+    "${2:-$RELAY_BIN}" run -c "$WORK/$1.yaml" 2>>"$WORK/$1.log" &
     RELAY_PID=$!
     track_pid "$RELAY_PID"
     sleep 0.3
@@ -141,9 +152,10 @@ cpu_ticks() {
     sed 's/^.*) //' "$stat" 2>/dev/null | awk '{print $12 + $13}'
 }
 
-# throughput_run SUFFIX DECODE_THREAD: one load run; results keyed with SUFFIX.
+# throughput_run SUFFIX DECODE_THREAD [BINARY]: one load run; results keyed with SUFFIX.
+# Sets RUN_RATE and RUN_RELAY_US for the caller.
 throughput_run() {
-local suffix=$1
+local suffix=$1 binary=${3:-$RELAY_BIN}
 say "throughput${suffix:+ ($suffix)}: gcsim load -> relay -> Kafka (acks=all)," \
     "stream.decode_thread $2"
 kafka_up
@@ -162,7 +174,7 @@ audit_probe=$!
 "$PROBE" count --bootstrap "$KAFKA_BOOTSTRAP" --seconds $((LOAD_SECONDS + 30)) \
     "${TOPICS[@]}" >"$WORK/events$suffix.count" 2>>"$WORK/probe.log" &
 events_probe=$!
-start_relay throughput$suffix
+start_relay throughput$suffix "$binary"
 local relay_start_ticks loop_start_ticks
 relay_start_ticks=$(cpu_ticks "$RELAY_PID")
 loop_start_ticks=$(cpu_ticks "$RELAY_PID" "$RELAY_PID")
@@ -192,7 +204,9 @@ relay_us=$(awk -v t="$relay_ticks" -v hz="$hz" -v n="${notif_total:-0}" \
     'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 loop_us=$(awk -v t="$loop_ticks" -v hz="$hz" -v n="${notif_total:-0}" \
     'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
-say "$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
+RUN_RATE=${notif_rate:-0}
+RUN_RELAY_US=$relay_us
+say "${3:+$(basename "$binary"): }$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
     "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB;" \
     "CPU per notification: relay $relay_us us, service loop $loop_us us"
 result gcsim_sent$suffix "${sent:-0}"
@@ -207,14 +221,43 @@ stop_pid "$GCSIM_PID"
 kafka_down
 }
 
+# median: of the numbers on stdin.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# ab_runs: this build (A) and AB_BIN (B) alternately, so both see the same machine.
+ab_runs() {
+    local round a_rates=() b_rates=() a_us=() b_us=() a_rate b_rate a_cpu b_cpu
+    for round in $(seq 1 "$AB_ROUNDS"); do
+        throughput_run "_ab_a$round" true "$RELAY_BIN"
+        a_rates+=("$RUN_RATE"); a_us+=("$RUN_RELAY_US")
+        throughput_run "_ab_b$round" true "$AB_BIN"
+        b_rates+=("$RUN_RATE"); b_us+=("$RUN_RELAY_US")
+    done
+    a_rate=$(printf '%s\n' "${a_rates[@]}" | median); b_rate=$(printf '%s\n' "${b_rates[@]}" | median)
+    a_cpu=$(printf '%s\n' "${a_us[@]}" | median); b_cpu=$(printf '%s\n' "${b_us[@]}" | median)
+    result ab_a_notifications_per_s_median "$a_rate"
+    result ab_b_notifications_per_s_median "$b_rate"
+    result ab_a_relay_cpu_us_median "$a_cpu"
+    result ab_b_relay_cpu_us_median "$b_cpu"
+    result ab_rate_ratio_b_to_a "$(awk -v a="$a_rate" -v b="$b_rate" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')"
+    result ab_cpu_ratio_b_to_a "$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')"
+    say "A/B over $AB_ROUNDS rounds: A $RELAY_BIN ${a_rates[*]} /s, ${a_us[*]} us;" \
+        "B $AB_BIN ${b_rates[*]} /s, ${b_us[*]} us; medians A $a_rate /s $a_cpu us," \
+        "B $b_rate /s $b_cpu us"
+}
+
 if want throughput; then
 result offered_rate "$LOAD_RATE"
-# Decoding on the service loop first, then the default (a decode thread), same run.
-throughput_run _inline false
-throughput_run "" true
-ratio=$(awk -v a="$(json_result e2e_notifications_per_s)" -v b="${ceiling:-0}" \
-    'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-result relay_to_ceiling "$ratio"
+if [ -n "$AB_BIN" ]; then
+    ab_runs
+else
+    # Decoding on the service loop first, then the default (a decode thread), same run.
+    throughput_run _inline false
+    throughput_run "" true
+    ratio=$(awk -v a="$(json_result e2e_notifications_per_s)" -v b="${ceiling:-0}" \
+        'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    result relay_to_ceiling "$ratio"
+fi
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -374,6 +417,14 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
         "$(json relay_cpu_us_per_notification_inline)" "" ""
     row "decode on the loop: CPU/notification, loop (us)" \
         "$(json loop_cpu_us_per_notification_inline)" "" ""
+    if [ -n "$AB_BIN" ]; then
+        row "A/B: A notifications acked /s (median)" "$(json ab_a_notifications_per_s_median)" "" ""
+        row "A/B: B notifications acked /s (median)" "$(json ab_b_notifications_per_s_median)" "" ""
+        row "A/B: A CPU/notification, relay (us, median)" "$(json ab_a_relay_cpu_us_median)" "" ""
+        row "A/B: B CPU/notification, relay (us, median)" "$(json ab_b_relay_cpu_us_median)" "" ""
+        row "A/B: rate B/A" "$(json ab_rate_ratio_b_to_a)" "" ""
+        row "A/B: CPU per notification B/A" "$(json ab_cpu_ratio_b_to_a)" "" ""
+    fi
     for p in p50 p99 p999; do
         target=""; status=""
         [ $p = p99 ] && target="<= 15" && status=$(verdict "$(json kafka_latency_p99_ms)" '<=' 15)
