@@ -101,7 +101,7 @@ static void output_frame_context(void *opaque, int64_t received_us)
     r->frame_received_us = received_us;
 }
 
-static int output_emit_audit(void *opaque, struct relay_event *event)
+static int output_emit_audit(void *opaque, const struct relay_event *event)
 {
     struct relay *r = opaque;
     char errstr[512];
@@ -109,7 +109,6 @@ static int output_emit_audit(void *opaque, struct relay_event *event)
     /* Sealed from the builder's text: the canonical form is computed without parsing
      * the data back into a tree. */
     int rc = audit_chain_append_event(r->audit, event, &seq, errstr, sizeof errstr);
-    relay_event_free(event);
     if (rc == OUTBOX_OK) {
         if (r->frame_received_us > 0)
             metrics_receipts_record(r->receipts, seq, r->frame_received_us);

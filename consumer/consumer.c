@@ -526,10 +526,9 @@ static void prepare_frame(void *opaque, struct decoded_frame *frame)
                                                         frame->errstr, sizeof frame->errstr);
 }
 
-static void audit_notification(struct consumer *c, struct decoded_frame *frame)
+static void audit_notification(struct consumer *c, const struct decoded_frame *frame)
 {
-    struct relay_event *event = frame->prepared;
-    frame->prepared = NULL;
+    const struct relay_event *event = frame->prepared;
     if (!event) {
         log_warn(COMPONENT, "cannot audit a %s notification: %s", frame->notification.topic,
                  frame->errstr);
@@ -783,7 +782,7 @@ static int alerts_submit_get(void *opaque, const char *path, uint64_t tag)
 
 #define CONTROL_TICK_MS 250
 
-static int control_emit_audit(void *opaque, struct relay_event *event)
+static int control_emit_audit(void *opaque, const struct relay_event *event)
 {
     struct consumer *c = opaque;
     return c->options.output.emit_audit(c->options.output.opaque, event);

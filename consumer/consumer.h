@@ -46,8 +46,10 @@ struct consumer_output {
      * stored (the outbox is full); the consumer then counts it and reconciles once
      * the relay reports space again. */
     int (*emit)(void *opaque, struct relay_event *event);
-    /* Same for audit events, whose hash chain the relay seals. */
-    int (*emit_audit)(void *opaque, struct relay_event *event);
+    /* Seals an audit event into the relay's hash chain and stores it. The event is
+     * borrowed: the caller frees it. An audit event of a frame stays with the frame,
+     * which the decode thread frees along with everything else it allocated for it. */
+    int (*emit_audit)(void *opaque, const struct relay_event *event);
     /* Small persistent key/value state (channel ids for reuse after restart). */
     char *(*state_get)(void *opaque, const char *key); /* caller frees; NULL if absent */
     void (*state_set)(void *opaque, const char *key, const char *value);

@@ -261,6 +261,7 @@ static void audit(struct control *c, const struct command *cmd, const char *phas
     if (event && c->options.port.emit_audit(c->options.port.opaque, event) != 0)
         log_error(COMPONENT, "command %s: the audit event for '%s' could not be stored",
                   cmd->id, phase);
+    relay_event_free(event);
 }
 
 /* ---- bookkeeping ------------------------------------------------------------------------ */

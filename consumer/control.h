@@ -72,8 +72,8 @@ struct control_port {
      * control_on_completion() with the same tag. Returns 0 or -1. */
     int (*submit)(void *opaque, const char *method, const char *path, const char *body,
                   uint64_t tag);
-    /* Takes an audit event (ownership passes); the relay seals it into the chain. */
-    int (*emit_audit)(void *opaque, struct relay_event *event);
+    /* Seals an audit event into the relay's chain; borrowed (the caller frees it). */
+    int (*emit_audit)(void *opaque, const struct relay_event *event);
     /* True while every channel is connected (completion is then seen on the stream). */
     bool (*stream_healthy)(void *opaque);
     void *opaque;

@@ -12,6 +12,9 @@
  * each wake let the worker preempt the loop (40 % of the loop's context switches). */
 #define DECODE_PUBLISH_BATCH 32
 #define DECODE_WORKER_BATCH 64
+/* Delivered frames wait for the worker's next batch to be freed; an idle worker is woken
+ * for them only once this many have gathered, so a quiet stream holds a few at most. */
+#define DECODE_RETIRE_WAKE 32
 
 struct decode_pipeline {
     decode_prepare_fn prepare;
@@ -34,6 +37,12 @@ struct decode_pipeline {
     size_t pending_count;
     bool wake_pending; /* a wake was sent and the loop has not delivered since */
     bool stop;
+    /* Delivered frames, freed by the worker: what it allocated for a frame (the decoded
+     * notification, the audit event) is then freed on the thread that allocated it.
+     * Freed on the loop, those blocks went back through the allocator's cross-thread
+     * path, which cost both threads. */
+    struct decoded_frame *retired;
+    size_t retired_count;
     pthread_t thread;
     bool started;
 };
@@ -63,22 +72,37 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), "decode");
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && !p->next_todo) {
+        while (!p->stop && !p->next_todo && p->retired_count < DECODE_RETIRE_WAKE) {
             p->worker_waiting = true;
             pthread_cond_wait(&p->work_cond, &p->mu);
             p->worker_waiting = false;
         }
         if (p->stop)
             break;
+        struct decoded_frame *retired = p->retired;
+        p->retired = NULL;
+        p->retired_count = 0;
         /* The loop only appends, so the taken frames stay linked as they are. */
         struct decoded_frame *first = p->next_todo, *last = first;
-        size_t taken = 1;
-        while (last->next && taken < DECODE_WORKER_BATCH) {
+        size_t taken = first ? 1 : 0;
+        while (last && last->next && taken < DECODE_WORKER_BATCH) {
             last = last->next;
             taken++;
         }
-        p->next_todo = last->next;
+        if (last)
+            p->next_todo = last->next;
         pthread_mutex_unlock(&p->mu);
+
+        /* Freed first, so the batch below reuses the memory while it is warm. */
+        while (retired) {
+            struct decoded_frame *next = retired->next;
+            free_frame(retired);
+            retired = next;
+        }
+        if (!first) {
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
 
         for (struct decoded_frame *frame = first;; frame = frame->next) {
             frame->status = decode_notification(frame->text, frame->len, &frame->notification,
@@ -146,7 +170,7 @@ void decode_pipeline_destroy(struct decode_pipeline *p)
     }
     /* The worker stops only between batches: a frame never taken still has status -1
      * and holds nothing but its text. */
-    struct decoded_frame *lists[] = {p->head, p->pending_head};
+    struct decoded_frame *lists[] = {p->head, p->pending_head, p->retired};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         while (lists[i]) {
             struct decoded_frame *frame = lists[i];
@@ -243,14 +267,29 @@ size_t decode_pipeline_deliver(struct decode_pipeline *p, long wait_above,
     }
     pthread_mutex_unlock(&p->mu);
 
-    struct decoded_frame *frame = last ? first : NULL;
-    while (frame) {
-        struct decoded_frame *next = frame->next;
+    if (!last)
+        return 0;
+    for (struct decoded_frame *frame = first;; frame = frame->next) {
         deliver(opaque, frame);
-        free_frame(frame);
-        frame = next;
+        if (frame == last)
+            break;
     }
+    pthread_mutex_lock(&p->mu);
+    last->next = p->retired;
+    p->retired = first;
+    p->retired_count += count;
+    if (p->retired_count >= DECODE_RETIRE_WAKE && p->worker_waiting)
+        pthread_cond_signal(&p->work_cond);
+    pthread_mutex_unlock(&p->mu);
     return count;
+}
+
+size_t decode_pipeline_retired(struct decode_pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t retired = p->retired_count;
+    pthread_mutex_unlock(&p->mu);
+    return retired;
 }
 
 size_t decode_pipeline_backlog(struct decode_pipeline *p)

@@ -16,7 +16,10 @@
  *    a loop asleep in poll comes back to deliver (the relay passes lws_cancel_service).
  *  - The worker never waits for the loop, so the loop may always wait for the worker
  *    (deliver with wait): a full backlog cannot deadlock.
- *  - decode_pipeline_destroy() stops the worker and frees frames never delivered.
+ *  - Delivered frames are freed by the worker (at its next batch, or once a few dozen
+ *    have gathered), so what it allocated while decoding is freed on its own thread.
+ *    deliver must not keep pointers into a frame after it returns.
+ *  - decode_pipeline_destroy() stops the worker and frees every frame it still holds.
  */
 #ifndef CONSUMER_DECODE_PIPELINE_H
 #define CONSUMER_DECODE_PIPELINE_H
@@ -59,8 +62,9 @@ void decode_pipeline_submit(struct decode_pipeline *pipeline, size_t slot, const
 /* Hands every submitted frame to the worker now. */
 void decode_pipeline_flush(struct decode_pipeline *pipeline);
 
-/* Hands submitted frames to the worker (as flush does), then every finished frame at the head of the queue to deliver, in order, and frees
- * it (deliver may take frame->prepared by setting it to NULL). With wait_above >= 0, it
+/* Hands submitted frames to the worker (as flush does), then every finished frame at the
+ * head of the queue to deliver, in order, and hands them back to the worker to be freed
+ * (deliver may take frame->prepared by setting it to NULL). With wait_above >= 0, it
  * first waits until no more than wait_above frames are left undelivered after the
  * finished ones, so wait_above 0 delivers everything submitted. Returns the number
  * delivered. */
@@ -69,6 +73,9 @@ size_t decode_pipeline_deliver(struct decode_pipeline *pipeline, long wait_above
 
 /* Frames submitted and not yet delivered, handed to the worker or not. */
 size_t decode_pipeline_backlog(struct decode_pipeline *pipeline);
+
+/* Frames delivered and waiting for the worker to free them. */
+size_t decode_pipeline_retired(struct decode_pipeline *pipeline);
 
 /* Frees a frame's notification, prepared event and text (for callers that handle a
  * frame without the pipeline). */

@@ -51,13 +51,12 @@ static int port_submit(void *opaque, const char *method, const char *path, const
     return 0;
 }
 
-static int port_emit_audit(void *opaque, struct relay_event *event)
+static int port_emit_audit(void *opaque, const struct relay_event *event)
 {
     struct fixture *f = opaque;
     cJSON *data = cJSON_Parse(event->data);
     if (data)
         cJSON_AddItemToArray(f->audits, data);
-    relay_event_free(event);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* Tests of consumer/decode_pipeline: frames come back in the order submitted with their
  * decode result, whatever the worker's timing; prepare runs on the worker; the loop can
- * wait for everything; wakes are sent when the queue runs dry, once per delivery; frames
- * never delivered are freed (LeakSanitizer and valgrind check that). */
+ * wait for everything; wakes are sent when the queue runs dry, once per delivery;
+ * delivered frames go back to the worker to be freed; frames never delivered are freed
+ * (LeakSanitizer and valgrind check that). */
 #include "consumer/decode_pipeline.h"
 
 #include <pthread.h>
@@ -180,6 +181,42 @@ static void test_a_dry_queue_wakes_the_loop_once_per_delivery(void)
     decode_pipeline_destroy(p);
 }
 
+static bool wait_for_retired(struct decode_pipeline *p, size_t n)
+{
+    int64_t deadline = time_mono_ms() + 5000;
+    while (decode_pipeline_retired(p) != n && time_mono_ms() < deadline)
+        usleep(1000);
+    return decode_pipeline_retired(p) == n;
+}
+
+static void test_delivered_frames_are_freed_by_the_worker(void)
+{
+    char err[256];
+    struct worker_seen seen = {.loop_thread = pthread_self()};
+    struct decode_pipeline *p = decode_pipeline_create(prepare, &seen, NULL, NULL, err,
+                                                       sizeof err);
+    REQUIRE(p != NULL);
+    int handled = 0;
+    for (size_t slot = 0; slot < 5; slot++)
+        submit(p, slot);
+    CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 5);
+    /* A few delivered frames do not wake an idle worker: they wait for its next batch. */
+    usleep(20 * 1000);
+    CHECK_EQ_INT(decode_pipeline_retired(p), 5);
+    submit(p, 5);
+    CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 1);
+    /* The worker freed the five before it decoded the sixth. */
+    CHECK_EQ_INT(decode_pipeline_retired(p), 1);
+    /* Enough of them wake it. */
+    for (size_t slot = 6; slot < 6 + 40; slot++)
+        submit(p, slot);
+    CHECK_EQ_INT(decode_pipeline_deliver(p, 0, ignore_frame, &handled), 40);
+    CHECK(wait_for_retired(p, 0));
+    CHECK_EQ_INT(handled, 46);
+    CHECK_EQ_INT(decode_pipeline_backlog(p), 0);
+    decode_pipeline_destroy(p);
+}
+
 static void test_destroy_frees_frames_never_delivered(void)
 {
     char err[256];
@@ -208,6 +245,7 @@ int main(void)
 {
     RUN(test_frames_come_back_in_order_with_their_results);
     RUN(test_a_dry_queue_wakes_the_loop_once_per_delivery);
+    RUN(test_delivered_frames_are_freed_by_the_worker);
     RUN(test_destroy_frees_frames_never_delivered);
     return harness_finish();
 }
