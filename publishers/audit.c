@@ -921,6 +921,9 @@ static int seal_layout(struct canon_state *canon, const char *data, struct audit
     bool empty = data[inner - 1] == '{';
     struct strbuf *sealed = &prep->sealed;
     strbuf_reset(sealed);
+    /* Both texts at their final size at once: growing them by doubling took six
+     * reallocations each for a configuration notification. */
+    strbuf_reserve(sealed, end + 2 * AUDIT_HASH_HEX_LEN + 32);
     strbuf_append_len(sealed, data, end - 1);
     strbuf_append(sealed, empty ? "\"prevHash\":\"" : ",\"prevHash\":\"");
     prep->sealed_head_off = sealed->len;
@@ -928,6 +931,7 @@ static int seal_layout(struct canon_state *canon, const char *data, struct audit
     strbuf_append_len(sealed, "\"}", 2);
 
     strbuf_reset(&prep->canonical);
+    strbuf_reserve(&prep->canonical, sealed->len + 16);
     bool had_hash = false;
     char why[256];
     canon->locate_key = "prevHash";

@@ -26,6 +26,29 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
     return event;
 }
 
+struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
+                                      const char *subject, int64_t time_ms,
+                                      enum event_family family, char *data)
+{
+    if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT) {
+        free(type);
+        free(source);
+        free(data);
+        return NULL;
+    }
+    struct relay_event *event = calloc(1, sizeof *event);
+    if (!event)
+        abort();
+    event->id = xstrdup_or_empty(id);
+    event->type = type;
+    event->source = source ? source : xstrdup_or_empty(NULL);
+    event->subject = xstrdup_or_empty(subject);
+    event->time_ms = time_ms;
+    event->family = family;
+    event->data = data;
+    return event;
+}
+
 void relay_event_free(struct relay_event *event)
 {
     if (!event)

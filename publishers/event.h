@@ -42,6 +42,12 @@ struct relay_event {
 struct relay_event *relay_event_create(const char *id, const char *type, const char *source,
                                        const char *subject, int64_t time_ms,
                                        enum event_family family, const char *data);
+/* Like relay_event_create, but takes type, source and data (heap strings; source may be
+ * NULL) instead of copying them: the builders make them for the event alone. They are
+ * freed, and NULL returned, on bad arguments. */
+struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
+                                      const char *subject, int64_t time_ms,
+                                      enum event_family family, char *data);
 void relay_event_free(struct relay_event *event);
 
 /* Appends the CloudEvents structured-mode JSON (application/cloudevents+json) with

@@ -124,11 +124,16 @@ static char *source_for(const struct events_builder *builder, const char *collec
 {
     struct strbuf sb;
     strbuf_init(&sb);
-    strbuf_appendf(&sb, "genesys-cloud://%s", builder->domain);
-    if (collection)
-        strbuf_appendf(&sb, "/%s", collection);
-    if (id)
-        strbuf_appendf(&sb, "/%s", id);
+    strbuf_append(&sb, "genesys-cloud://");
+    strbuf_append(&sb, builder->domain);
+    if (collection) {
+        strbuf_append_char(&sb, '/');
+        strbuf_append(&sb, collection);
+    }
+    if (id) {
+        strbuf_append_char(&sb, '/');
+        strbuf_append(&sb, id);
+    }
     return strbuf_detach(&sb);
 }
 
@@ -138,14 +143,8 @@ static struct relay_event *finish_event(const struct events_builder *builder,
                                         char *source, const char *subject, int64_t time_ms,
                                         struct strbuf *data)
 {
-    char *type = full_type(builder, unprefixed);
-    struct relay_event *event =
-        relay_event_create(id, type, source, subject, time_ms, event_family_of_type(unprefixed),
-                           strbuf_cstr(data));
-    free(type);
-    free(source);
-    strbuf_free(data);
-    return event;
+    return relay_event_adopt(id, full_type(builder, unprefixed), source, subject, time_ms,
+                             event_family_of_type(unprefixed), strbuf_detach(data));
 }
 
 static void append_time(struct strbuf *sb, int64_t ms)
@@ -557,6 +556,8 @@ static struct relay_event *audit_notification_event(const struct events_builder 
     }
     struct strbuf data;
     strbuf_init(&data);
+    /* The raw text and a few short members: one allocation. */
+    strbuf_reserve(&data, audit->raw_len + 256);
     strbuf_append(&data, "{\"topic\":");
     strbuf_append_json_string(&data, audit->topic);
     strbuf_append(&data, ",\"correlationId\":");

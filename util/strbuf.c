@@ -43,23 +43,9 @@ void strbuf_reserve(struct strbuf *sb, size_t extra)
     sb->cap = cap;
 }
 
-void strbuf_append_len(struct strbuf *sb, const void *data, size_t len)
-{
-    strbuf_reserve(sb, len);
-    if (len)
-        memcpy(sb->data + sb->len, data, len);
-    sb->len += len;
-    sb->data[sb->len] = '\0';
-}
-
 void strbuf_append(struct strbuf *sb, const char *text)
 {
     strbuf_append_len(sb, text, strlen(text));
-}
-
-void strbuf_append_char(struct strbuf *sb, char c)
-{
-    strbuf_append_len(sb, &c, 1);
 }
 
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)

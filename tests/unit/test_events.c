@@ -413,6 +413,30 @@ static void test_id_derivation_and_builder_arguments(void)
     events_builder_destroy(NULL);
 }
 
+/* relay_event_adopt keeps the strings it is given (no copy) and frees them when it
+ * refuses; LeakSanitizer and valgrind catch a leak or a double free on either path. */
+static void test_adopt_takes_the_strings(void)
+{
+    char *type = strdup("cx.outbound.campaign.progress");
+    char *data = strdup("{\"percentage\":7}");
+    struct relay_event *event = relay_event_adopt("id-1", type, NULL, "c-1", 42,
+                                                  EVENT_FAMILY_STATE, data);
+    REQUIRE(event != NULL);
+    CHECK(event->type == type);
+    CHECK(event->data == data);
+    CHECK_EQ_STR(event->source, "");
+    CHECK_EQ_STR(event->id, "id-1");
+    CHECK_EQ_STR(event->subject, "c-1");
+    CHECK_EQ_INT(event->time_ms, 42);
+    relay_event_free(event);
+
+    CHECK(relay_event_adopt(NULL, strdup("t"), strdup("s"), "", 1, EVENT_FAMILY_STATE,
+                            strdup("{}")) == NULL);
+    CHECK(relay_event_adopt("id", strdup("t"), strdup("s"), "", 1, EVENT_FAMILY_COUNT,
+                            strdup("{}")) == NULL);
+    CHECK(relay_event_adopt("id", strdup("t"), NULL, "", 1, EVENT_FAMILY_STATE, NULL) == NULL);
+}
+
 int main(void)
 {
     RUN(test_state_changed_golden);
@@ -424,5 +448,6 @@ int main(void)
     RUN(test_audit_golden);
     RUN(test_alert_golden_and_validation);
     RUN(test_id_derivation_and_builder_arguments);
+    RUN(test_adopt_takes_the_strings);
     return harness_finish();
 }
