@@ -34,6 +34,5 @@ void campaign_update_free(struct campaign_update *update)
         free(update->errors[i].details);
     }
     free(update->errors);
-    free(update->raw_json);
     free(update);
 }

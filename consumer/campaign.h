@@ -6,10 +6,11 @@
  * did not send it; campaign_update_free() releases the update and all it owns.
  * Enumerated strings (campaignStatus, dialingMode) are kept verbatim, including
  * values this build does not know. Numbers the platform may omit carry a has_
- * flag. raw_json is the body as compact JSON text, for config diffs and audit.
- * config_fingerprint is a hash over the dialling configuration fields that both
- * the notification and the REST model carry (references by id only), so a stream
- * body and a REST object describing the same configuration hash alike.
+ * flag. The body's text is not kept: the audit event carries the notification as
+ * it arrived, and configuration changes are found by config_fingerprint, a hash over
+ * the dialling configuration fields that both the notification and the REST model
+ * carry (references by id only), so a stream body and a REST object describing the
+ * same configuration hash alike.
  */
 #ifndef CRELAY_CONSUMER_CAMPAIGN_H
 #define CRELAY_CONSUMER_CAMPAIGN_H
@@ -49,7 +50,6 @@ struct campaign_update {
     struct campaign_error *errors;
     size_t error_count;
     uint64_t config_fingerprint;
-    char *raw_json;
 };
 
 /* An empty update (all absent); aborts on allocation failure. */

@@ -130,9 +130,6 @@ static void test_full_campaign_body(void)
     CHECK(u->has_priority);
     CHECK_EQ_INT(u->priority, 5);
     CHECK_EQ_INT(u->error_count, 0);
-    REQUIRE(u->raw_json);
-    CHECK(strncmp(u->raw_json, "{\"id\":\"" CAMPAIGN_ID "\"", 44) == 0);
-    CHECK_CONTAINS(u->raw_json, "\"outboundLineCount\":40");
     notification_clear(&n);
     CHECK(n.campaign == NULL && n.topic == NULL);
 }
@@ -286,6 +283,9 @@ static void test_rest_campaign_matches_notification_fingerprint(void)
     REQUIRE(decode_fixture("campaign_full.json", &n, err, sizeof err) == 0);
     /* Same configuration, one with names and one with selfUris and reordered keys. */
     CHECK(rest->config_fingerprint == n.campaign->config_fingerprint);
+    /* Snapshots store fingerprints: a new way of computing one must give the old value,
+     * or every campaign would look reconfigured after an upgrade. */
+    CHECK(n.campaign->config_fingerprint == 0xfde7f5ced6abb7d5ULL);
     notification_clear(&n);
     campaign_update_free(rest);
 
@@ -293,7 +293,16 @@ static void test_rest_campaign_matches_notification_fingerprint(void)
     const char b[] = "{\"id\":\"c\",\"outboundLineCount\":41,\"abandonRate\":3.5}";
     const char c[] =
         "{\"abandonRate\":3.5,\"id\":\"c\",\"outboundLineCount\":40,\"selfUri\":\"/x\"}";
+    /* A repeated member counts once, by its first value, as a lookup by name finds it. */
+    const char twice[] =
+        "{\"id\":\"c\",\"outboundLineCount\":40,\"abandonRate\":3.5,\"outboundLineCount\":41}";
+    struct campaign_update *ut = decode_campaign_text(twice, strlen(twice), err, sizeof err);
     struct campaign_update *ua = decode_campaign_text(a, strlen(a), err, sizeof err);
+    REQUIRE(ut && ua);
+    CHECK(ut->config_fingerprint == ua->config_fingerprint);
+    campaign_update_free(ut);
+    campaign_update_free(ua);
+    ua = decode_campaign_text(a, strlen(a), err, sizeof err);
     struct campaign_update *ub = decode_campaign_text(b, strlen(b), err, sizeof err);
     struct campaign_update *uc = decode_campaign_text(c, strlen(c), err, sizeof err);
     REQUIRE(ua && ub && uc);
