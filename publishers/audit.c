@@ -169,6 +169,10 @@ struct canon_state {
     struct strbuf *out;
     struct canon_member *members; /* a stack shared by every nesting level */
     size_t member_count, member_cap;
+    /* One object's members while they are put in order. */
+    const struct canon_member **order;
+    struct canon_member *sorted;
+    size_t sorted_cap;
     struct strbuf keys;    /* decoded keys that had escapes */
     struct strbuf scratch; /* one object's chunks while they are put in order */
     /* When set, where the value of this top-level member starts in the output. */
@@ -306,11 +310,31 @@ static const char *decode_escape(struct canon_state *st, const char *p, struct s
 
 /* Parses the string at p (at its opening quote) and appends its canonical form.
  * With member set, also records the decoded key. Returns the position after it. */
+/* Whether any of the 8 bytes in word is a quote, a backslash or below 0x20: exact, no
+ * false answers either way (the usual zero-byte test, per byte value wanted). */
+static inline bool word_needs_care(uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\');
+    uint64_t found = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                     ((word - ones * 0x20) & ~word);
+    return (found & highs) != 0;
+}
+
 static const char *canon_string(struct canon_state *st, const char *p,
                                 struct canon_member *member)
 {
     const char *start = ++p;
     bool plain = true;
+    /* Most strings (ids, URIs, names) hold none of the bytes that matter: skip them a
+     * word at a time; the byte loop below finds the exact position. */
+    while (st->end - p >= 8) {
+        uint64_t word;
+        memcpy(&word, p, sizeof word);
+        if (word_needs_care(word))
+            break;
+        p += 8;
+    }
     while (p < st->end && *p != '"') {
         if (*p == '\\') {
             plain = false;
@@ -410,9 +434,32 @@ static int compare_canon_members(const struct canon_member *a, const struct cano
     return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
 }
 
-static int qsort_canon_members(const void *a, const void *b)
+/* Binary insertion sort, out of place: objects have tens of members, and qsort cost a
+ * merge buffer (allocated past 1 KiB) and an indirect call per comparison. Stable, so
+ * duplicate keys end up next to each other as with any sort. */
+static void sort_canon_members(struct canon_state *st, struct canon_member *level, size_t count)
 {
-    return compare_canon_members(a, b);
+    if (st->sorted_cap < count) {
+        st->sorted_cap = count;
+        st->order = xrealloc(st->order, count * sizeof *st->order);
+        st->sorted = xrealloc(st->sorted, count * sizeof *st->sorted);
+    }
+    const struct canon_member **order = st->order;
+    for (size_t i = 0; i < count; i++) {
+        size_t lo = 0, hi = i;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (compare_canon_members(order[mid], &level[i]) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(&order[lo + 1], &order[lo], (i - lo) * sizeof *order);
+        order[lo] = &level[i];
+    }
+    for (size_t i = 0; i < count; i++)
+        st->sorted[i] = *order[i];
+    memcpy(level, st->sorted, count * sizeof *level);
 }
 
 static struct canon_member *push_member(struct canon_state *st)
@@ -440,7 +487,7 @@ static int canon_order_members(struct canon_state *st, size_t first, size_t regi
     for (size_t i = 1; i < count && sorted; i++)
         sorted = compare_canon_members(&level[i - 1], &level[i]) < 0;
     if (!sorted)
-        qsort(level, count, sizeof *level, qsort_canon_members);
+        sort_canon_members(st, level, count);
     for (size_t i = 1; i < count; i++) {
         if (compare_canon_members(&level[i - 1], &level[i]) == 0) {
             errstr_set(st->errstr, st->errstr_size, "duplicate key \"%.*s\"",
@@ -628,6 +675,8 @@ static void canon_state_init(struct canon_state *st)
 static void canon_state_free(struct canon_state *st)
 {
     free(st->members);
+    free(st->order);
+    free(st->sorted);
     strbuf_free(&st->keys);
     strbuf_free(&st->scratch);
     memset(st, 0, sizeof *st);

@@ -120,6 +120,20 @@ static void test_canonical_text_matches_the_tree(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_same_canonical(cases[i], cases[i]);
 
+    /* Strings are skipped a word at a time up to the first byte that needs care: put
+     * each kind of such byte at every offset of a word, in keys and in values. */
+    static const char *const special[] = {"\\\"", "\\\\", "\\n", "\\u0001", "\xc3\xa9",
+                                          "\\u00e9"};
+    for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+        for (int offset = 0; offset < 18; offset++) {
+            char json[256];
+            snprintf(json, sizeof json, "{\"%.*s%sk\":\"%.*s%sabcdefghijklmnop\",\"a\":1}",
+                     offset, "0123456789abcdefghij", special[k], offset,
+                     "ABCDEFGHIJKLMNOPQRST", special[k]);
+            check_same_canonical(json, json);
+        }
+    }
+
     bool skipped = false;
     char *text = canonical_text_of("{\"hash\":1,\"a\":{\"hash\":2}}", &skipped);
     CHECK_EQ_STR(text, "{\"a\":{\"hash\":2}}");
@@ -158,6 +172,33 @@ static void test_canonical_text_rejects_bad_input(void)
         CHECK_CONTAINS(text, cases[i].message);
         free(text);
     }
+    /* Objects of many members in scrambled order (the order is put right by an
+     * insertion sort): the same bytes as the tree's form, and a repeated key, wherever
+     * it sorts, is refused. */
+    struct strbuf many;
+    strbuf_init(&many);
+    for (int dup = -1; dup < 60; dup += 7) {
+        strbuf_reset(&many);
+        strbuf_append_char(&many, '{');
+        for (int i = 0; i < 60; i++) {
+            int key = (i * 37) % 60; /* 37 is prime to 60: every key once */
+            strbuf_appendf(&many, "%s\"k%02d\":{\"z\":%d,\"a\":[%d]}", i ? "," : "", key, i, key);
+        }
+        if (dup >= 0)
+            strbuf_appendf(&many, ",\"k%02d\":0", dup);
+        strbuf_append_char(&many, '}');
+        if (dup < 0) {
+            check_same_canonical(many.data, "60 members");
+        } else {
+            char *refused = canonical_text_of(many.data, NULL);
+            char want[32];
+            snprintf(want, sizeof want, "duplicate key \"k%02d\"", dup);
+            CHECK_CONTAINS(refused, want);
+            free(refused);
+        }
+    }
+    strbuf_free(&many);
+
     /* cJSON's nesting limit, and no deeper. */
     struct strbuf deep;
     strbuf_init(&deep);
