@@ -308,8 +308,6 @@ static const char *decode_escape(struct canon_state *st, const char *p, struct s
     return p;
 }
 
-/* Parses the string at p (at its opening quote) and appends its canonical form.
- * With member set, also records the decoded key. Returns the position after it. */
 /* Whether any of the 8 bytes in word is a quote, a backslash or below 0x20: exact, no
  * false answers either way (the usual zero-byte test, per byte value wanted). */
 static inline bool word_needs_care(uint64_t word)
@@ -321,6 +319,8 @@ static inline bool word_needs_care(uint64_t word)
     return (found & highs) != 0;
 }
 
+/* Parses the string at p (at its opening quote) and appends its canonical form.
+ * With member set, also records the decoded key. Returns the position after it. */
 static const char *canon_string(struct canon_state *st, const char *p,
                                 struct canon_member *member)
 {

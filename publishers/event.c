@@ -13,17 +13,8 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
 {
     if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT)
         return NULL;
-    struct relay_event *event = calloc(1, sizeof *event);
-    if (!event)
-        abort();
-    event->id = xstrdup_or_empty(id);
-    event->type = xstrdup_or_empty(type);
-    event->source = xstrdup_or_empty(source);
-    event->subject = xstrdup_or_empty(subject);
-    event->time_ms = time_ms;
-    event->family = family;
-    event->data = xstrdup_or_empty(data);
-    return event;
+    return relay_event_adopt(id, xstrdup(type), xstrdup_or_empty(source), subject, time_ms,
+                             family, xstrdup(data));
 }
 
 struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
