@@ -286,6 +286,56 @@ static int64_t count_rows(const char *path)
     return rows;
 }
 
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* Pruning frees whole pages of delivered events. They must not be zeroed and written
+ * again (SQLite's secure_delete, on in Debian's build): the WAL and the checkpoint would
+ * carry every pruned byte a second time. */
+static void test_pruning_does_not_rewrite_freed_pages(void)
+{
+    char path[300], wal[320], err[512] = "";
+    fresh_path(path, sizeof path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    const int events = 400, pad = 2000;
+    CHECK_EQ_INT(append_n(ob, events, "c", pad), events);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    /* Start the WAL empty so that its size afterwards is what the prune wrote. */
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    /* A connection finds the WAL when it first reads. */
+    CHECK_EQ_INT(sqlite3_exec(db, "SELECT COUNT(*) FROM sqlite_master", NULL, NULL, NULL),
+                 SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_INT(file_size(wal), 0);
+
+    int64_t pruned = -1;
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, events);
+    CHECK_EQ_INT(count_rows(path), 0);
+    /* The events filled about 200 pages; the prune changes the tree's few inner pages,
+     * the freelist and the last partly filled leaf. */
+    int64_t data_pages = (int64_t)events * pad / 4096;
+    int64_t written_pages = file_size(wal) / 4096;
+    printf("# the prune of %d events (%lld pages) wrote %lld pages to the WAL\n", events,
+           (long long)data_pages, (long long)written_pages);
+    CHECK_MSG(written_pages < data_pages / 10, "pruning wrote %lld pages for %lld of data",
+              (long long)written_pages, (long long)data_pages);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
 /* The maintenance thread prunes through the writer's connection while the writer keeps
  * appending; its batches follow the append rate, so the table stays small under a
  * sustained load instead of growing until the pause between two rounds. */
@@ -359,12 +409,6 @@ static void *follow(void *arg)
             usleep(200);
     }
     return NULL;
-}
-
-static int64_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
 /* A writer that never pauses and a reader that always reads: a passive checkpoint cannot
@@ -885,6 +929,7 @@ int main(void)
     RUN(test_cursor_survives_restart_and_replays_same_ids);
     RUN(test_snapshot_and_meta_commit_with_events);
     RUN(test_pruning_never_reuses_seqs);
+    RUN(test_pruning_does_not_rewrite_freed_pages);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
     RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
