@@ -32,8 +32,19 @@ static char *print_compact(const cJSON *item)
  * len when the whole buffer is valid. */
 static size_t utf8_invalid_offset(const unsigned char *s, size_t len)
 {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
     while (i < len) {
+        /* Frames are nearly all ASCII: a word whose bytes are all 0x01-0x7f (no high bit
+         * and none that borrows when one is subtracted, i.e. no NUL) is skipped whole. */
+        if (len - i >= 8) {
+            uint64_t word;
+            memcpy(&word, s + i, sizeof word);
+            if ((((word - ones) | word) & highs) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = s[i];
         if (c >= 0x01 && c < 0x80) {
             i++;

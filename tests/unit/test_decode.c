@@ -385,6 +385,60 @@ static void test_malformed_fixtures_fail_with_clear_errors(void)
     }
 }
 
+/* The UTF-8 check skips ASCII a word at a time: a bad byte, a NUL or a truncated
+ * sequence must be found at every offset within and across words, and well-formed
+ * multibyte text must pass wherever it starts. */
+static void test_utf8_check_at_every_offset(void)
+{
+    static const struct {
+        const char *bytes, *expected; /* expected NULL: the frame decodes */
+    } inserts[] = {
+        {"\xc3", "byte 0xc3"},       /* lead byte followed by ASCII */
+        {"\x80", "byte 0x80"},       /* stray continuation byte */
+        {"\xff", "byte 0xff"},       /* never valid */
+        {"\xc0\xaf", "byte 0xc0"},  /* overlong encoding of '/' */
+        {"\xed\xa0\x80", "byte 0xed"}, /* UTF-16 surrogate */
+        {"\x7f", NULL},
+        {"\xc3\xa9", NULL},
+        {"\xe2\x82\xac", NULL},
+        {"\xf0\x9f\x98\x80", NULL},
+    };
+    const char head[] = "{\"topicName\":\"channel.metadata\",\"eventBody\":{\"message\":\"";
+    for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
+        for (size_t at = 0; at < 24; at++) {
+            char frame[256], err[256] = "", expected[64];
+            size_t offset = strlen(head) + at;
+            snprintf(frame, sizeof frame, "%s%.*s%s%s\"}}", head, (int)at,
+                     "abcdefghijklmnopqrstuvwxyz", inserts[k].bytes, "0123456789abcdef");
+            struct notification n;
+            int rc = decode_notification(frame, strlen(frame), &n, err, sizeof err);
+            if (inserts[k].expected) {
+                snprintf(expected, sizeof expected, "%s at offset %zu", inserts[k].expected,
+                         offset);
+                CHECK_MSG(rc == -1 && strstr(err, expected) != NULL,
+                          "insert %zu at %zu: rc %d, \"%s\" lacks \"%s\"", k, at, rc, err,
+                          expected);
+            } else {
+                CHECK_MSG(rc == 0, "insert %zu at %zu: %s", k, at, err);
+            }
+            notification_clear(&n);
+        }
+    }
+    /* A NUL anywhere in the frame, including its last word. */
+    const char text[] = "{\"topicName\":\"channel.metadata\",\"eventBody\":{}}";
+    for (size_t at = 0; at < sizeof text - 1; at++) {
+        char frame[sizeof text], err[256] = "", expected[64];
+        memcpy(frame, text, sizeof text);
+        frame[at] = '\0';
+        struct notification n;
+        snprintf(expected, sizeof expected, "byte 0x00 at offset %zu", at);
+        CHECK_MSG(decode_notification(frame, sizeof text - 1, &n, err, sizeof err) == -1 &&
+                      strstr(err, expected) != NULL,
+                  "NUL at %zu: \"%s\"", at, err);
+        notification_clear(&n);
+    }
+}
+
 static void test_truncated_error_names_offset(void)
 {
     char err[256];
@@ -471,6 +525,7 @@ int main(void)
     RUN(test_campaign_listing);
     RUN(test_malformed_fixtures_fail_with_clear_errors);
     RUN(test_truncated_error_names_offset);
+    RUN(test_utf8_check_at_every_offset);
     RUN(test_integer_range);
     RUN(test_every_fixture_decodes);
     return harness_finish();
