@@ -8,6 +8,7 @@
 
 #include "app/commands.h"
 #include "util/allocator.h"
+#include "util/json_arena.h"
 
 #ifndef CRELAY_VERSION
 #define CRELAY_VERSION "0.1.0"
@@ -49,6 +50,8 @@ static void print_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* Before any thread exists: cJSON's hooks are process-wide. */
+    json_arena_install();
     if (argc < 2) {
         print_usage(stderr);
         return 2;

@@ -13,6 +13,7 @@
 #include "consumer/decode_pipeline.h"
 #include "consumer/lifecycle.h"
 #include "consumer/topic_plan.h"
+#include "util/json_arena.h"
 #include "util/log.h"
 #include "util/strmap.h"
 #include "util/timeutil.h"
@@ -69,6 +70,7 @@ struct consumer {
     struct strmap *stats_last_ms; /* campaign id -> last dialer_stats event time (boxed) */
     struct consumer_counters counters;
     struct decode_pipeline *pipeline; /* stream.decode_thread; NULL decodes on the loop */
+    struct json_arena *frame_arena;   /* the loop's frame trees when it decodes */
 };
 
 /* Frames the decode thread may fall behind the loop's intake before the loop waits for
@@ -651,8 +653,8 @@ static void on_message(void *owner, size_t slot, const char *text, size_t len)
     }
     struct decoded_frame frame = {.slot = slot, .len = len, .received_ms = received_ms,
                                   .received_us = received_us};
-    frame.status = decode_notification(text, len, &frame.notification, frame.errstr,
-                                       sizeof frame.errstr);
+    frame.status = decode_notification_in(c->frame_arena, text, len, &frame.notification,
+                                          frame.errstr, sizeof frame.errstr);
     frame.text = (char *)text;
     prepare_frame(c, &frame);
     deliver_frame(c, &frame);
@@ -865,6 +867,8 @@ struct consumer *consumer_create(const struct consumer_options *options, char *e
             consumer_destroy(c);
             return NULL;
         }
+    } else {
+        c->frame_arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
     }
     struct alerts_options ao = {
         .lifecycle = &c->config->lifecycle,
@@ -913,6 +917,7 @@ void consumer_destroy(struct consumer *c)
         lws_sul_cancel(&c->control_timer);
     }
     decode_pipeline_destroy(c->pipeline);
+    json_arena_destroy(c->frame_arena);
     walk_reset(&c->discovery);
     walk_reset(&c->reconcile);
     control_destroy(c->control);

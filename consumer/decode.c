@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json_arena.h"
 #include "util/numtext.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -75,10 +76,19 @@ static size_t utf8_invalid_offset(const unsigned char *s, size_t len)
     return len;
 }
 
-/* Parses exactly one JSON value filling text[0..len). what names the input in
- * messages ("frame", "campaign body", …). */
-static cJSON *parse_json(const char *text, size_t len, const char *what, char *errstr,
-                         size_t errstr_size)
+static void release_json(struct json_arena *arena, cJSON *root)
+{
+    if (arena)
+        json_arena_release(arena, root);
+    else
+        cJSON_Delete(root);
+}
+
+/* Parses exactly one JSON value filling text[0..len), in arena when not NULL (release
+ * the tree with release_json). what names the input in messages ("frame", "campaign
+ * body", …). */
+static cJSON *parse_json(struct json_arena *arena, const char *text, size_t len,
+                         const char *what, char *errstr, size_t errstr_size)
 {
     if (!text || len == 0) {
         errstr_set(errstr, errstr_size, "%s is empty", what);
@@ -91,7 +101,8 @@ static cJSON *parse_json(const char *text, size_t len, const char *what, char *e
         return NULL;
     }
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    cJSON *root = arena ? json_arena_parse(arena, text, len, &end)
+                        : cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
         errstr_set(errstr, errstr_size,
@@ -105,7 +116,7 @@ static cJSON *parse_json(const char *text, size_t len, const char *what, char *e
     if (consumed < len) {
         errstr_set(errstr, errstr_size, "%s has trailing data after the JSON value at offset %zu",
                   what, consumed);
-        cJSON_Delete(root);
+        release_json(arena, root);
         return NULL;
     }
     return root;
@@ -382,7 +393,7 @@ struct campaign_update *decode_campaign_object(const struct cJSON *object, char 
 struct campaign_update *decode_campaign_text(const char *text, size_t len, char *errstr,
                                              size_t errstr_size)
 {
-    cJSON *root = parse_json(text, len, "campaign body", errstr, errstr_size);
+    cJSON *root = parse_json(NULL, text, len, "campaign body", errstr, errstr_size);
     if (!root)
         return NULL;
     struct campaign_update *update = decode_campaign_object(root, errstr, errstr_size);
@@ -403,7 +414,7 @@ int decode_campaign_listing(const char *text, size_t len, struct campaign_listin
                             char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root = parse_json(text, len, "campaign listing", errstr, errstr_size);
+    cJSON *root = parse_json(NULL, text, len, "campaign listing", errstr, errstr_size);
     if (!root)
         return -1;
     if (!cJSON_IsObject(root)) {
@@ -480,7 +491,7 @@ int decode_import_status_rest(const char *text, size_t len, const char *contact_
         errstr_set(errstr, errstr_size, "import status: contact list id is empty");
         return -1;
     }
-    cJSON *root = parse_json(text, len, "import status", errstr, errstr_size);
+    cJSON *root = parse_json(NULL, text, len, "import status", errstr, errstr_size);
     if (!root)
         return -1;
     if (!cJSON_IsObject(root)) {
@@ -698,8 +709,14 @@ static int classify_and_decode(const cJSON *body, struct notification *n, char *
 int decode_notification(const char *frame, size_t len, struct notification *out, char *errstr,
                         size_t errstr_size)
 {
+    return decode_notification_in(NULL, frame, len, out, errstr, errstr_size);
+}
+
+int decode_notification_in(struct json_arena *arena, const char *frame, size_t len,
+                           struct notification *out, char *errstr, size_t errstr_size)
+{
     memset(out, 0, sizeof *out);
-    cJSON *root = parse_json(frame, len, "notification frame", errstr, errstr_size);
+    cJSON *root = parse_json(arena, frame, len, "notification frame", errstr, errstr_size);
     if (!root)
         return -1;
     int rc = -1;
@@ -737,7 +754,7 @@ int decode_notification(const char *frame, size_t len, struct notification *out,
     rc = classify_and_decode(body, out, errstr, errstr_size);
 
 done:
-    cJSON_Delete(root);
+    release_json(arena, root);
     if (rc != 0)
         notification_clear(out);
     return rc;

@@ -28,6 +28,7 @@
 #include "consumer/campaign.h"
 
 struct cJSON;
+struct json_arena;
 
 enum notification_kind {
     NOTIFY_HEARTBEAT = 0,        /* channel.metadata "WebSocket Heartbeat" */
@@ -111,6 +112,11 @@ struct notification {
  * left zeroed. */
 int decode_notification(const char *frame, size_t len, struct notification *out,
                         char *errstr, size_t errstr_size);
+/* The same with the frame's tree in arena (util/json_arena.h), which must be the
+ * calling thread's and hold no tree; NULL parses on the heap. *out keeps nothing of
+ * the tree. */
+int decode_notification_in(struct json_arena *arena, const char *frame, size_t len,
+                           struct notification *out, char *errstr, size_t errstr_size);
 void notification_clear(struct notification *notification);
 /* "heartbeat", "pong", "campaign", …; stable names for metrics and logs. */
 const char *notification_kind_name(enum notification_kind kind);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "publishers/event.h"
+#include "util/json_arena.h"
 #include "util/xalloc.h"
 
 /* Frames reach the worker in batches, and it takes them in batches: handing them over
@@ -70,6 +71,7 @@ static void *worker_main(void *arg)
 {
     struct decode_pipeline *p = arg;
     pthread_setname_np(pthread_self(), "decode");
+    struct json_arena *arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && !p->next_todo && p->retired_count < DECODE_RETIRE_WAKE) {
@@ -105,8 +107,9 @@ static void *worker_main(void *arg)
         }
 
         for (struct decoded_frame *frame = first;; frame = frame->next) {
-            frame->status = decode_notification(frame->text, frame->len, &frame->notification,
-                                                frame->errstr, sizeof frame->errstr);
+            frame->status = decode_notification_in(arena, frame->text, frame->len,
+                                                   &frame->notification, frame->errstr,
+                                                   sizeof frame->errstr);
             if (p->prepare)
                 p->prepare(p->prepare_opaque, frame);
             if (frame == last)
@@ -131,6 +134,7 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&p->mu);
+    json_arena_destroy(arena);
     return NULL;
 }
 
