@@ -1091,6 +1091,7 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
 
     struct relay_event sealed = *event;
     sealed.data = prep->sealed.data;
+    sealed.data_len = prep->sealed.len;
     sealed.seal = NULL;
     return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
 }

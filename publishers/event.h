@@ -13,6 +13,7 @@
 #define CRELAY_PUBLISHERS_EVENT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "util/strbuf.h"
 
@@ -33,10 +34,18 @@ struct relay_event {
     int64_t time_ms; /* CloudEvents `time`, ms since the epoch */
     enum event_family family;
     char *data;      /* JSON object text */
+    /* strlen(data) where whoever set data knew it (a sealed audit event, a record read
+     * from the outbox), else 0: read it through relay_event_data_len(). */
+    size_t data_len;
     /* Audit events only, optional: the seal's layout, computed where the event was
      * built (publishers/audit.h). Owned by the event. */
     struct audit_seal_prep *seal;
 };
+
+static inline size_t relay_event_data_len(const struct relay_event *event)
+{
+    return event->data_len ? event->data_len : strlen(event->data);
+}
 
 /* Allocates an event, copying every string. Returns NULL only on bad arguments. */
 struct relay_event *relay_event_create(const char *id, const char *type, const char *source,

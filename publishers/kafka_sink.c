@@ -561,7 +561,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
         sink->active.rk, RD_KAFKA_V_RKT(sink->active.topics[event->family]),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(subject_len ? subject : NULL, subject_len),
-        RD_KAFKA_V_VALUE(event->data, strlen(event->data)),
+        RD_KAFKA_V_VALUE(event->data, relay_event_data_len(event)),
         RD_KAFKA_V_OPAQUE((void *)(intptr_t)seq), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
     if (err)
         rd_kafka_headers_destroy(headers); /* ownership passes only on success */

@@ -559,7 +559,7 @@ static void measure_event(const struct relay_event *event, struct event_texts *t
     t->type = strlen(event->type);
     t->subject_len = strlen(t->subject);
     t->source_len = strlen(t->source);
-    t->data = strlen(event->data);
+    t->data = relay_event_data_len(event);
     t->size_estimate = (int64_t)(t->id + t->type + t->subject_len + t->source_len + t->data) +
                        OUTBOX_ROW_OVERHEAD;
 }
@@ -1554,10 +1554,23 @@ void outbox_reader_destroy(struct outbox_reader *reader)
 const char *outbox_reader_sink(const struct outbox_reader *reader) { return reader->sink; }
 int64_t outbox_reader_cursor(const struct outbox_reader *reader) { return reader->cursor; }
 
-static char *column_dup(sqlite3_stmt *stmt, int column)
+/* A heap copy of a text column ("" for NULL); *len_out gets its length. */
+static char *column_dup_len(sqlite3_stmt *stmt, int column, size_t *len_out)
 {
     const unsigned char *text = sqlite3_column_text(stmt, column);
-    return xstrdup_or_empty((const char *)text);
+    size_t len = text ? (size_t)sqlite3_column_bytes(stmt, column) : 0;
+    char *copy = xmalloc(len + 1);
+    if (len)
+        memcpy(copy, text, len);
+    copy[len] = '\0';
+    if (len_out)
+        *len_out = len;
+    return copy;
+}
+
+static char *column_dup(sqlite3_stmt *stmt, int column)
+{
+    return column_dup_len(stmt, column, NULL);
 }
 
 int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max,
@@ -1582,7 +1595,7 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
         event->subject = column_dup(stmt, 4);
         event->source = column_dup(stmt, 5);
         event->time_ms = sqlite3_column_int64(stmt, 6);
-        event->data = column_dup(stmt, 7);
+        event->data = column_dup_len(stmt, 7, &event->data_len);
         records[count].seq = sqlite3_column_int64(stmt, 0);
         records[count].event = event;
         count++;
