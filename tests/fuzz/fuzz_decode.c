@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for the notification decoder. Every input goes through
- * decode_notification; what decodes is fed to a small campaign cache and to the
+ * decode_notification_in with a parse arena, as on the relay's decode thread (a small
+ * one, so that large trees continue on the heap as well); what decodes is fed to a small campaign cache and to the
  * event builders, so the whole pure path from frame to CloudEvent is exercised.
  * The same bytes are also tried as a REST Campaign body and a listing page.
  */
@@ -11,6 +12,7 @@
 #include "consumer/cache.h"
 #include "consumer/decode.h"
 #include "publishers/events.h"
+#include "util/json_arena.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct lifecycle_map *fuzz_map;
 static struct cache *fuzz_cache;
 static struct events_builder *fuzz_builder;
+static struct json_arena *fuzz_arena;
 
 static void emit(struct relay_event *event)
 {
@@ -54,13 +57,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_map = lifecycle_map_create_default();
         fuzz_cache = cache_create(fuzz_map);
         fuzz_builder = events_builder_create(NULL, "mypurecloud.com");
+        fuzz_arena = json_arena_create(4096);
     }
     const char *text = (const char *)data;
     char err[256];
     struct events_observation observation = {1795356332000LL, NULL};
 
     struct notification n;
-    if (decode_notification(text, size, &n, err, sizeof err) == 0) {
+    if (decode_notification_in(fuzz_arena, text, size, &n, err, sizeof err) == 0) {
         switch (n.kind) {
         case NOTIFY_CAMPAIGN:
             apply_campaign(n.campaign, CACHE_ORIGIN_STREAM);
