@@ -263,6 +263,8 @@ static void channel_put_topics(struct channel *ch)
 static void channel_create_remote(struct channel *ch)
 {
     struct channel_manager *m = ch->manager;
+    /* A retry pending from the phase before would POST a second channel. */
+    lws_sul_cancel(&ch->timer);
     ch->phase = PHASE_CREATING;
     free(ch->id);
     free(ch->connect_uri);
@@ -287,6 +289,13 @@ static void handle_create_result(struct channel *ch, long status, const char *bo
                                  const char *errstr)
 {
     struct channel_manager *m = ch->manager;
+    if (ch->phase != PHASE_CREATING) {
+        /* A second answer for a channel that has one (or is past creating): taking it
+         * would drop the first channel's id unfreed and unused. */
+        log_warn(COMPONENT, "channel %s: ignoring a late create result (status %ld)",
+                 channel_label(ch), status);
+        return;
+    }
     cJSON *json = status >= 200 && status < 300 && body ? cJSON_Parse(body) : NULL;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "id");
     const cJSON *uri = cJSON_GetObjectItemCaseSensitive(json, "connectUri");
@@ -608,6 +617,12 @@ void channel_manager_channel_lost(struct channel_manager *m, size_t slot, const 
     struct channel *ch = s->active;
     if (!ch)
         return;
+    if (ch->phase == PHASE_CREATING) {
+        /* Its replacement is being created already; a second POST would leave a channel
+         * on the platform that nothing uses, towards its 20-channel cap. */
+        log_info(COMPONENT, "slot %zu: %s; a new channel is being created already", slot, why);
+        return;
+    }
     log_warn(COMPONENT, "channel %s lost (%s); creating a new one", channel_label(ch), why);
     m->counters.replacements_lost++;
     if (ch->conn) {
