@@ -44,6 +44,7 @@ struct decode_pipeline {
      * path, which cost both threads. */
     struct decoded_frame *retired;
     size_t retired_count;
+    struct json_arena *arena; /* the worker's frame trees; only the worker uses it */
     pthread_t thread;
     bool started;
 };
@@ -71,7 +72,6 @@ static void *worker_main(void *arg)
 {
     struct decode_pipeline *p = arg;
     pthread_setname_np(pthread_self(), "decode");
-    struct json_arena *arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && !p->next_todo && p->retired_count < DECODE_RETIRE_WAKE) {
@@ -107,7 +107,7 @@ static void *worker_main(void *arg)
         }
 
         for (struct decoded_frame *frame = first;; frame = frame->next) {
-            frame->status = decode_notification_in(arena, frame->text, frame->len,
+            frame->status = decode_notification_in(p->arena, frame->text, frame->len,
                                                    &frame->notification, frame->errstr,
                                                    sizeof frame->errstr);
             if (p->prepare)
@@ -134,7 +134,6 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&p->mu);
-    json_arena_destroy(arena);
     return NULL;
 }
 
@@ -152,6 +151,9 @@ struct decode_pipeline *decode_pipeline_create(decode_prepare_fn prepare, void *
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cond, NULL);
     pthread_cond_init(&p->done_cond, NULL);
+    /* Made here, not by the worker: creating an arena installs cJSON's process-wide
+     * hooks, which must happen before the thread that uses them exists. */
+    p->arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
     if (pthread_create(&p->thread, NULL, worker_main, p) != 0) {
         errstr_set(errstr, errstr_size, "cannot start the decode thread");
         decode_pipeline_destroy(p);
@@ -182,6 +184,7 @@ void decode_pipeline_destroy(struct decode_pipeline *p)
             free_frame(frame);
         }
     }
+    json_arena_destroy(p->arena);
     pthread_cond_destroy(&p->work_cond);
     pthread_cond_destroy(&p->done_cond);
     pthread_mutex_destroy(&p->mu);

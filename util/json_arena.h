@@ -12,11 +12,10 @@
  *   too). Outside a json_arena_parse() the hooks are plain malloc and free, so trees
  *   built or printed anywhere else are ordinary heap memory, freed with free() or
  *   cJSON_Delete() as before.
- * - An arena belongs to one thread and holds one tree at a time: between
+ * - An arena is used by one thread at a time and holds one tree: between
  *   json_arena_parse() and json_arena_release() on that thread, nothing of the tree may
- *   be kept (copy what is needed) and no other arena parse may run there (it would
- *   parse on the heap). Items added to the tree come from the heap and are freed by
- *   the release.
+ *   be kept (copy what is needed) and no other arena parse may run there (it aborts).
+ *   Items added to the tree come from the heap and are freed by the release.
  * - A tree larger than the block continues on the heap; the parse never fails for
  *   lack of arena space.
  * - Under AddressSanitizer the released block is poisoned, so a pointer kept past the
@@ -31,7 +30,8 @@
 struct cJSON;
 struct json_arena;
 
-/* The block size that holds the tree of any frame the platform sends in one piece. */
+/* A campaign notification's tree takes a few KiB: this holds far larger frames in one
+ * piece, and what does not fit continues on the heap. */
 #define JSON_ARENA_DEFAULT_BYTES (128 * 1024)
 
 void json_arena_install(void);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "util/strbuf.h"
 
 static const char document[] =
     "{\"topicName\":\"v2.outbound.campaigns.c1\",\"version\":2,"
@@ -67,18 +68,15 @@ static void test_arena_tree_reads_like_a_heap_tree(void)
 
 static void test_tree_larger_than_the_block_continues_on_the_heap(void)
 {
-    struct big_text {
-        char text[64 * 1024];
-        size_t len;
-    } *big = calloc(1, sizeof *big);
-    big->len = (size_t)snprintf(big->text, sizeof big->text, "[");
+    struct strbuf big;
+    strbuf_init(&big);
+    strbuf_append_char(&big, '[');
     for (int i = 0; i < 2000; i++)
-        big->len += (size_t)snprintf(big->text + big->len, sizeof big->text - big->len,
-                                     "%s{\"n\":%d,\"s\":\"item %d\"}", i ? "," : "", i, i);
-    big->len += (size_t)snprintf(big->text + big->len, sizeof big->text - big->len, "]");
+        strbuf_appendf(&big, "%s{\"n\":%d,\"s\":\"item %d\"}", i ? "," : "", i, i);
+    strbuf_append_char(&big, ']');
 
     struct json_arena *arena = json_arena_create(4096);
-    cJSON *tree = json_arena_parse(arena, big->text, big->len, NULL);
+    cJSON *tree = json_arena_parse(arena, big.data, big.len, NULL);
     REQUIRE(tree != NULL);
     CHECK_EQ_INT(cJSON_GetArraySize(tree), 2000);
     const cJSON *last = cJSON_GetArrayItem(tree, 1999);
@@ -86,7 +84,7 @@ static void test_tree_larger_than_the_block_continues_on_the_heap(void)
     CHECK(json_arena_overflows(arena) > 0);
     json_arena_release(arena, tree);
     json_arena_destroy(arena);
-    free(big);
+    strbuf_free(&big);
 }
 
 static void test_failed_parse_leaves_the_arena_free(void)
