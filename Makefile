@@ -19,7 +19,7 @@
 BUILD     ?= build
 SAN       ?= 0
 CC        ?= cc
-PKGS      := libwebsockets libcurl libcjson rdkafka sqlite3 yaml-0.1 libcrypto
+PKGS      := libwebsockets libcurl libcjson rdkafka sqlite3 yaml-0.1 libssl libcrypto
 
 # Recursive (=) so that a fresh machine, where pkg-config files appear only after
 # deploy/install-deps.sh ran, still resolves them in the sub-make.

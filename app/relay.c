@@ -725,6 +725,9 @@ struct relay *relay_create(const struct relay_config *config, const char *config
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* The notification socket is read into this buffer: at the default 4 KiB a busy
+     * stream costs a read call for every few notifications. */
+    info.pt_serv_buf_size = 64 * 1024;
     info.user = r;
     info.gid = -1;
     info.uid = -1;

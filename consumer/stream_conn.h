@@ -1,11 +1,23 @@
 /*
- * One notification WebSocket: a libwebsockets client connection to a channel's
- * connectUri, with message reassembly and the platform's liveness protocol.
+ * One notification WebSocket: a client connection to a channel's connectUri, with
+ * message reassembly and the platform's liveness protocol.
+ *
+ * libwebsockets makes the TCP connection (a "raw" client) and runs the loop; TLS is
+ * tls_pipe's, and the upgrade and the frames are ws_wire's. lws' own ws client parses
+ * every payload byte in its state machine, and its raw clients cannot do TLS in 4.1.6;
+ * those two headers say more.
  *
  * Contract:
  *  - Runs on the lws service loop; every call and callback happens on that thread.
- *    The application puts stream_conn_protocol in its lws context's protocol list
- *    (the context needs LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT for wss://).
+ *    The application puts stream_conn_protocol in its lws context's protocol list,
+ *    on the vhost client connections use (the first). The context's pt_serv_buf_size
+ *    is the most one read takes off the socket.
+ *  - wss:// verifies the server's certificate against OpenSSL's default trust store
+ *    and the URI's host; a refused certificate is a STREAM_CLOSE_CONNECT_FAILED whose
+ *    detail says why.
+ *  - The upgrade must be answered with 101 within heartbeat_timeout_ms; any other
+ *    answer is a STREAM_CLOSE_CONNECT_FAILED with the status line in the detail
+ *    (a 404 means the channel is gone). No extension or subprotocol is offered.
  *  - Messages of any size up to max_frame_bytes are reassembled from fragments and
  *    handed to on_message whole. A larger message is dropped (on_oversized reports
  *    its size) and the connection survives.
@@ -14,6 +26,10 @@
  *    heartbeat_timeout_ms of silence the socket is declared dead and closed with
  *    STREAM_CLOSE_HEARTBEAT_TIMEOUT. The platform's heartbeats are not trusted to
  *    be regular: only silence counts.
+ *  - A close frame from the server is answered and reported as STREAM_CLOSE_REMOTE
+ *    with its code and reason; a WebSocket protocol violation closes the connection
+ *    the same way, naming the violation. A close the owner asks for sends code 1000
+ *    first, unless the peer has gone silent.
  *  - The connection never reconnects by itself: whoever owns it decides between
  *    reconnecting to the same channel and moving to a new one.
  *  - on_closed is called exactly once for every stream_conn_open() that returned
