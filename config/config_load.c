@@ -73,7 +73,7 @@ static void set_defaults(struct relay_config *cfg)
     st->reconnect_max_ms = 60000;
     st->healthy_after_ms = 30000;
     st->channel_refresh_ms = 23LL * 3600 * 1000;
-    st->decode_thread = true;
+    st->decode_thread = false;
 
     struct config_lifecycle *lc = &cfg->lifecycle;
     size_t n = sizeof default_status_map / sizeof default_status_map[0];

@@ -10,7 +10,7 @@
 #               notifications/s whose audit.notification Kafka acknowledged, and
 #               events/s over all topics (high watermarks, bench_kafka_probe count),
 #               and CPU time per notification (process, service loop); run twice,
-#               decoding on the loop (suffix _inline), then on the decode thread
+#               with stream.decode_thread on (suffix _thread), then with the default
 #   latency     at an offered 5,000 notifications/s: gcsim's send stamp to a Kafka
 #               consumer receiving the audit event, and to the webhook receiver's 2xx
 #   memory      VmHWM of the cache alone (1k/10k/100k campaigns) and of the relay
@@ -25,7 +25,7 @@
 # scratch directory, BENCH_RELAY=PATH runs another relay binary (or a wrapper that execs
 # one under perf or callgrind) in every section.
 # BENCH_AB=PATH compares two builds in one sitting: the throughput section then runs this
-# build (A) and PATH (B) alternately, BENCH_AB_ROUNDS (3) times each, decode thread on,
+# build (A) and PATH (B) alternately, BENCH_AB_ROUNDS (3) times each, with the defaults,
 # and reports the medians and B/A ratios (the machine's speed drifts within an hour, so
 # only figures from one sitting compare).
 set -u
@@ -228,9 +228,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 ab_runs() {
     local round a_rates=() b_rates=() a_us=() b_us=() a_rate b_rate a_cpu b_cpu
     for round in $(seq 1 "$AB_ROUNDS"); do
-        throughput_run "_ab_a$round" true "$RELAY_BIN"
+        throughput_run "_ab_a$round" false "$RELAY_BIN"
         a_rates+=("$RUN_RATE"); a_us+=("$RUN_RELAY_US")
-        throughput_run "_ab_b$round" true "$AB_BIN"
+        throughput_run "_ab_b$round" false "$AB_BIN"
         b_rates+=("$RUN_RATE"); b_us+=("$RUN_RELAY_US")
     done
     a_rate=$(printf '%s\n' "${a_rates[@]}" | median); b_rate=$(printf '%s\n' "${b_rates[@]}" | median)
@@ -251,9 +251,9 @@ result offered_rate "$LOAD_RATE"
 if [ -n "$AB_BIN" ]; then
     ab_runs
 else
-    # Decoding on the service loop first, then the default (a decode thread), same run.
-    throughput_run _inline false
-    throughput_run "" true
+    # With a decode thread first, then the default (decoding on the loop), same run.
+    throughput_run _thread true
+    throughput_run "" false
     ratio=$(awk -v a="$(json_result e2e_notifications_per_s)" -v b="${ceiling:-0}" \
         'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     result relay_to_ceiling "$ratio"
@@ -411,12 +411,12 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
     row "gcsim sent (offered $(json offered_rate)/s)" "$(json gcsim_sent)" "" ""
     row "CPU per notification: relay process (us)" "$(json relay_cpu_us_per_notification)" "" ""
     row "CPU per notification: service loop (us)" "$(json loop_cpu_us_per_notification)" "" ""
-    row "decode on the loop: notifications acked by Kafka /s" \
-        "$(json e2e_notifications_per_s_inline)" "" ""
-    row "decode on the loop: CPU/notification, relay (us)" \
-        "$(json relay_cpu_us_per_notification_inline)" "" ""
-    row "decode on the loop: CPU/notification, loop (us)" \
-        "$(json loop_cpu_us_per_notification_inline)" "" ""
+    row "decode thread: notifications acked by Kafka /s" \
+        "$(json e2e_notifications_per_s_thread)" "" ""
+    row "decode thread: CPU/notification, relay (us)" \
+        "$(json relay_cpu_us_per_notification_thread)" "" ""
+    row "decode thread: CPU/notification, loop (us)" \
+        "$(json loop_cpu_us_per_notification_thread)" "" ""
     if [ -n "$AB_BIN" ]; then
         row "A/B: A notifications acked /s (median)" "$(json ab_a_notifications_per_s_median)" "" ""
         row "A/B: B notifications acked /s (median)" "$(json ab_b_notifications_per_s_median)" "" ""

@@ -58,6 +58,8 @@ platform:
 subscriptions:
   topics: [campaign]
 stream:
+  # The decode thread is not the default; the delivery scenarios keep it covered.
+  decode_thread: true
   heartbeat_timeout: 3s
   ping_interval: 1s
   reconnect_min: 100ms

@@ -108,7 +108,7 @@ static void test_minimal_config_gets_every_default(void)
     CHECK_EQ_INT(cfg->stream.reconnect_max_ms, 60000);
     CHECK_EQ_INT(cfg->stream.healthy_after_ms, 30000);
     CHECK_EQ_INT(cfg->stream.channel_refresh_ms, 23LL * 3600 * 1000);
-    CHECK(cfg->stream.decode_thread);
+    CHECK(!cfg->stream.decode_thread);
     CHECK_EQ_INT(cfg->lifecycle.status_map_count, 7);
     CHECK_EQ_INT(config_status_lookup(&cfg->lifecycle, "on"), LC_RUNNING);
     CHECK_EQ_INT(config_status_lookup(&cfg->lifecycle, "forced_stopping"), LC_STOPPING);
@@ -554,7 +554,7 @@ static const char *const FULL =
     "stream:\n"
     "  max_frame_bytes: 64KB\n"
     "  reconnect_min: 250ms\n"
-    "  decode_thread: false\n"
+    "  decode_thread: true\n"
     "lifecycle:\n"
     "  status_map: {on: RUNNING, off: STOPPED, paused: PAUSED}\n"
     "  tolerance: {predictive: 10m}\n"
@@ -604,7 +604,7 @@ static void test_full_config_values(void)
     CHECK(!config_campaign_selected(&cfg->subscriptions, "c1", NULL, "EU-north"));
     CHECK_EQ_INT(cfg->stream.max_frame_bytes, 64000);
     CHECK_EQ_INT(cfg->stream.reconnect_min_ms, 250);
-    CHECK(!cfg->stream.decode_thread);
+    CHECK(cfg->stream.decode_thread);
     CHECK_EQ_INT(cfg->lifecycle.status_map_count, 3);
     CHECK_EQ_INT(config_status_lookup(&cfg->lifecycle, "paused"), LC_PAUSED);
     CHECK_EQ_INT(config_status_lookup(&cfg->lifecycle, "complete"), LC_UNKNOWN);
@@ -641,7 +641,7 @@ static void test_printed_output_masks_secrets(void)
     CHECK_CONTAINS(out, "  client_id: \"id with \\\"quotes\\\" and $$dollar\"\n");
     CHECK_CONTAINS(out, "  reconnect_min: 250ms\n");
     CHECK_CONTAINS(out, "  max_frame_bytes: 64KB\n");
-    CHECK_CONTAINS(out, "  decode_thread: false\n");
+    CHECK_CONTAINS(out, "  decode_thread: true\n");
     free(out);
     config_destroy(cfg);
 }
