@@ -199,6 +199,17 @@ static void watchdog_fire(lws_sorted_usec_list_t *sul)
     watchdog_arm(conn, now);
 }
 
+/* detail NULL keeps the one already written. */
+static void fail_connection(struct stream_conn *conn, const char *detail)
+{
+    if (detail)
+        snprintf(conn->detail, sizeof conn->detail, "%s", detail);
+    if (!conn->closing) {
+        conn->closing = 1;
+        conn->close_cause = conn->established ? STREAM_CLOSE_REMOTE : STREAM_CLOSE_CONNECT_FAILED;
+    }
+}
+
 static int on_data(void *ctx, const char *data, size_t len, int final)
 {
     struct stream_conn *conn = ctx;
@@ -246,8 +257,7 @@ static int on_control(void *ctx, enum ws_opcode opcode, const unsigned char *pay
     switch (opcode) {
     case WS_OP_PING:
         if (queue_frame(conn, WS_OP_PONG, payload, len) != 0) {
-            conn->close_cause = STREAM_CLOSE_REMOTE;
-            conn->closing = 1;
+            fail_connection(conn, NULL);
             return 1;
         }
         return 0;
@@ -284,17 +294,6 @@ static const struct ws_reader_events reader_events = {
     .on_control = on_control,
 };
 
-/* detail NULL keeps the one already written. */
-static void fail_connection(struct stream_conn *conn, const char *detail)
-{
-    if (detail)
-        snprintf(conn->detail, sizeof conn->detail, "%s", detail);
-    if (!conn->closing) {
-        conn->closing = 1;
-        conn->close_cause = conn->established ? STREAM_CLOSE_REMOTE : STREAM_CLOSE_CONNECT_FAILED;
-    }
-}
-
 /* Plaintext from the server. Returns -1 when the connection must close (closing and
  * close_cause are set). */
 static int receive_bytes(struct stream_conn *conn, const char *data, size_t len)
@@ -329,6 +328,10 @@ static int receive_bytes(struct stream_conn *conn, const char *data, size_t len)
         fail_connection(conn, errstr);
         return -1;
     }
+    /* Closing with no close frame queued (a frame could not be masked, or the owner
+     * closed a silent peer): nothing will close the socket but returning -1. */
+    if (conn->closing && !conn->close_after_flush)
+        return -1;
     return 0;
 }
 

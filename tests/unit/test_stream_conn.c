@@ -370,22 +370,6 @@ static void test_server_close_is_reported_with_its_code(void)
     fixture_stop(&f);
 }
 
-static void test_untrusted_certificate_is_a_connect_failure(void)
-{
-    struct fixture f;
-    REQUIRE(fixture_start(&f) == 0);
-    setenv("SSL_CERT_FILE", "/nonexistent/ca.crt", 1);
-    struct stream_conn *conn = open_conn(&f, "wss", f.wss_port, 1 << 20, 0, 5000);
-    setenv("SSL_CERT_FILE", TLS_CERT, 1);
-    REQUIRE(conn != NULL);
-    CHECK(service_until(&f, &f.owner.closed, 5000));
-    CHECK_EQ_INT(f.owner.established, 0);
-    CHECK_EQ_INT(f.owner.cause, STREAM_CLOSE_CONNECT_FAILED);
-    CHECK_CONTAINS(f.owner.detail, "the server's certificate was refused");
-    CHECK_EQ_INT(server.established, 0);
-    fixture_stop(&f);
-}
-
 static void test_oversized_message_is_dropped_and_the_stream_goes_on(void)
 {
     struct fixture f;
@@ -412,32 +396,6 @@ static void test_oversized_message_is_dropped_and_the_stream_goes_on(void)
     fixture_stop(&f);
 }
 
-static void test_silence_closes_the_connection(void)
-{
-    struct fixture f;
-    REQUIRE(fixture_start(&f) == 0);
-    struct stream_conn *conn = open_conn(&f, "ws", f.ws_port, 1 << 20, 0, 300);
-    REQUIRE(conn != NULL);
-    CHECK(service_until(&f, &f.owner.closed, 5000));
-    CHECK_EQ_INT(f.owner.established, 1);
-    CHECK_EQ_INT(f.owner.cause, STREAM_CLOSE_HEARTBEAT_TIMEOUT);
-    CHECK_CONTAINS(f.owner.detail, "no traffic for");
-    fixture_stop(&f);
-}
-
-static void test_refused_upgrade_is_a_connect_failure(void)
-{
-    struct fixture f;
-    REQUIRE(fixture_start(&f) == 0);
-    struct stream_conn *conn = open_conn(&f, "ws", f.not_found_port, 1 << 20, 0, 5000);
-    REQUIRE(conn != NULL);
-    CHECK(service_until(&f, &f.owner.closed, 5000));
-    CHECK_EQ_INT(f.owner.established, 0);
-    CHECK_EQ_INT(f.owner.cause, STREAM_CLOSE_CONNECT_FAILED);
-    CHECK_CONTAINS(f.owner.detail, "answered \"404 Not Found\"");
-    fixture_stop(&f);
-}
-
 /* A port that was bound a moment ago and is closed now. */
 static int closed_port(void)
 {
@@ -453,19 +411,52 @@ static int closed_port(void)
     return port;
 }
 
-static void test_refused_connection_is_a_connect_failure(void)
+enum target { TO_WS, TO_WSS, TO_NOT_FOUND, TO_CLOSED_PORT };
+
+/* Connects to a server that will not talk, and checks how the connection ended. */
+static void expect_close(enum target target, int64_t silence_ms, int established,
+                         enum stream_close_cause cause, const char *detail_text)
 {
     struct fixture f;
     REQUIRE(fixture_start(&f) == 0);
-    int port = closed_port();
+    int port = target == TO_WS ? f.ws_port
+               : target == TO_WSS ? f.wss_port
+               : target == TO_NOT_FOUND ? f.not_found_port
+                                        : closed_port();
     REQUIRE(port > 0);
-    struct stream_conn *conn = open_conn(&f, "ws", port, 1 << 20, 0, 5000);
-    if (conn) {
-        CHECK(service_until(&f, &f.owner.closed, 5000));
-        CHECK_EQ_INT(f.owner.established, 0);
-        CHECK_EQ_INT(f.owner.cause, STREAM_CLOSE_CONNECT_FAILED);
-    }
+    struct stream_conn *conn =
+        open_conn(&f, target == TO_WSS ? "wss" : "ws", port, 1 << 20, 0, silence_ms);
+    REQUIRE(conn != NULL);
+    CHECK(service_until(&f, &f.owner.closed, 5000));
+    CHECK_EQ_INT(f.owner.established, established);
+    CHECK_EQ_INT(f.owner.cause, cause);
+    CHECK_CONTAINS(f.owner.detail, detail_text);
     fixture_stop(&f);
+}
+
+static void test_silence_closes_the_connection(void)
+{
+    expect_close(TO_WS, 300, 1, STREAM_CLOSE_HEARTBEAT_TIMEOUT, "no traffic for");
+}
+
+static void test_refused_upgrade_is_a_connect_failure(void)
+{
+    expect_close(TO_NOT_FOUND, 5000, 0, STREAM_CLOSE_CONNECT_FAILED,
+                 "answered \"404 Not Found\"");
+}
+
+static void test_refused_connection_is_a_connect_failure(void)
+{
+    expect_close(TO_CLOSED_PORT, 5000, 0, STREAM_CLOSE_CONNECT_FAILED, "");
+}
+
+static void test_untrusted_certificate_is_a_connect_failure(void)
+{
+    setenv("SSL_CERT_FILE", "/nonexistent/ca.crt", 1);
+    expect_close(TO_WSS, 5000, 0, STREAM_CLOSE_CONNECT_FAILED,
+                 "the server's certificate was refused");
+    setenv("SSL_CERT_FILE", TLS_CERT, 1);
+    CHECK_EQ_INT(server.established, 0);
 }
 
 static void test_unusable_uris_are_refused(void)
