@@ -485,6 +485,14 @@ struct stream_conn *stream_conn_open(struct lws_context *context, const char *co
         snprintf(errstr, errstr_size, "stream: max_frame_bytes and heartbeat timeout must be set");
         return NULL;
     }
+    /* The path goes into the request line as it is. */
+    for (const char *c = connect_uri; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f) {
+            snprintf(errstr, errstr_size,
+                     "stream: connectUri \"%.200s\" has a space or control character", connect_uri);
+            return NULL;
+        }
+    }
     struct stream_conn *conn = calloc(1, sizeof *conn);
     if (!conn)
         abort();
@@ -492,15 +500,6 @@ struct stream_conn *stream_conn_open(struct lws_context *context, const char *co
     conn->options = *options;
     conn->callbacks = *callbacks;
     conn->owner = owner;
-    /* The path goes into the request line as it is. */
-    for (const char *c = connect_uri; *c; c++) {
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f) {
-            snprintf(errstr, errstr_size,
-                     "stream: connectUri \"%.200s\" has a space or control character", connect_uri);
-            free(conn);
-            return NULL;
-        }
-    }
     conn->uri = strdup(connect_uri);
     conn->uri_parse_buffer = strdup(connect_uri);
     if (!conn->uri || !conn->uri_parse_buffer)

@@ -104,14 +104,16 @@ static int callback_server(struct lws *wsi, enum lws_callback_reasons reason, vo
 }
 
 /* A listener that answers every request with a 404, as the platform does for a
- * channel that no longer exists. */
+ * channel that no longer exists; or, when not_found_silent, never answers. */
+static int not_found_silent;
+
 static int callback_not_found(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                               void *in, size_t len)
 {
     (void)user;
     (void)in;
     (void)len;
-    if (reason == LWS_CALLBACK_RAW_RX) {
+    if (reason == LWS_CALLBACK_RAW_RX && !not_found_silent) {
         static const char answer[] =
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         unsigned char buf[LWS_PRE + sizeof answer];
@@ -445,9 +447,17 @@ static void test_refused_upgrade_is_a_connect_failure(void)
                  "answered \"404 Not Found\"");
 }
 
+static void test_unanswered_upgrade_is_a_connect_failure(void)
+{
+    not_found_silent = 1;
+    expect_close(TO_NOT_FOUND, 300, 0, STREAM_CLOSE_CONNECT_FAILED,
+                 "no answer to the WebSocket upgrade for");
+    not_found_silent = 0;
+}
+
 static void test_refused_connection_is_a_connect_failure(void)
 {
-    expect_close(TO_CLOSED_PORT, 5000, 0, STREAM_CLOSE_CONNECT_FAILED, "");
+    expect_close(TO_CLOSED_PORT, 5000, 0, STREAM_CLOSE_CONNECT_FAILED, "Unable to connect");
 }
 
 static void test_untrusted_certificate_is_a_connect_failure(void)
@@ -464,15 +474,23 @@ static void test_unusable_uris_are_refused(void)
     struct fixture f;
     REQUIRE(fixture_start(&f) == 0);
     struct stream_conn_options options = {1 << 20, 0, 5000};
-    static const char *const bad[] = {"ftp://localhost/x", "ws://localhost/a b",
-                                      "ws://localhost/a\r\nX-Injected: 1", "not a uri"};
+    static const struct {
+        const char *uri;
+        const char *error;
+    } bad[] = {
+        {"ftp://localhost/x", "is not ws:// or wss://"},
+        {"ws://localhost/a b", "has a space or control character"},
+        {"ws://localhost/a\r\nX-Injected: 1", "has a space or control character"},
+        {"notauri", "is not ws:// or wss://"},
+        {"ws:///no-host", "cannot parse connectUri"},
+    };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char errstr[256] = "";
-        struct stream_conn *conn = stream_conn_open(f.context, bad[i], &options,
+        struct stream_conn *conn = stream_conn_open(f.context, bad[i].uri, &options,
                                                     &owner_callbacks, &f.owner, errstr,
                                                     sizeof errstr);
-        CHECK_MSG(conn == NULL, "accepted %s", bad[i]);
-        CHECK_CONTAINS(errstr, "stream: ");
+        CHECK_MSG(conn == NULL, "accepted %s", bad[i].uri);
+        CHECK_CONTAINS(errstr, bad[i].error);
     }
     fixture_stop(&f);
 }
@@ -491,6 +509,7 @@ int main(void)
     RUN(test_oversized_message_is_dropped_and_the_stream_goes_on);
     RUN(test_silence_closes_the_connection);
     RUN(test_refused_upgrade_is_a_connect_failure);
+    RUN(test_unanswered_upgrade_is_a_connect_failure);
     RUN(test_refused_connection_is_a_connect_failure);
     RUN(test_unusable_uris_are_refused);
     return harness_finish();
