@@ -432,7 +432,7 @@ static int callback_stream(struct lws *wsi, enum lws_callback_reasons reason, vo
         return transport_up(conn, wsi);
 
     case LWS_CALLBACK_RAW_RX:
-        if (!conn || conn->finished || conn->close_after_flush)
+        if (!conn || conn->finished)
             break;
         conn->last_rx_ms = time_mono_ms();
         return receive_socket_bytes(conn, in, len);
