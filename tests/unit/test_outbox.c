@@ -456,6 +456,60 @@ static void test_wal_stays_bounded_under_sustained_writes(void)
     outbox_destroy(ob);
 }
 
+/* The relay's service loop under full load: a writer that never pauses, committing at the
+ * relay's default interval, and a sink right behind it. The pruner must delete as fast as
+ * events arrive. It sized its batches by what the writer committed while it waited at most
+ * PRUNE_YIELD_MS for a commit; with a 5 ms commit interval that wait ended just before
+ * each commit, every batch was the 100-row minimum, and a benchmark's outbox grew by
+ * every event written (650 MB in 10 s), then took minutes to prune once the load
+ * stopped. */
+static void test_pruning_keeps_up_with_a_busy_writer(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox_options opts = {.path = path, .commit_interval_ms = 5,
+                                  .commit_max_events = 1000, .maintain_interval_ms = 100};
+    struct outbox *ob = outbox_create(&opts, err, sizeof err);
+    if (!ob)
+        printf("# outbox_create: %s\n", err);
+    REQUIRE(ob != NULL);
+    struct follower follower = {.reader = outbox_reader_create(ob, "sink", err, sizeof err)};
+    REQUIRE(follower.reader != NULL);
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, follow, &follower) == 0);
+    int appended = 0;
+    int64_t load_end = time_mono_ms() + 2000;
+    while (time_mono_ms() < load_end) {
+        appended += append_n(ob, 20, "c", 300);
+        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
+    }
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t left_at_end = count_rows(path);
+    /* The sink keeps reading; the writer goes on committing its cursor moves. */
+    int64_t drain_start = time_mono_ms(), deadline = drain_start + 3000;
+    int64_t rows = left_at_end;
+    while (rows > 0 && time_mono_ms() < deadline) {
+        usleep(5 * 1000);
+        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
+        rows = count_rows(path);
+    }
+    int64_t drain_ms = time_mono_ms() - drain_start;
+    atomic_store(&follower.stop, true);
+    pthread_join(thread, NULL);
+    printf("# appended %d in 2 s, %lld rows left when the load stopped, all gone %lld ms"
+           " later\n", appended, (long long)left_at_end, (long long)drain_ms);
+    CHECK_MSG(appended > 20000, "the writer appended only %d events", appended);
+    CHECK_MSG(follower.fetched > 0, "the follower read nothing");
+    /* The pruner runs every 100 ms and the sink is a fetch behind: a fraction of a second
+     * of appends may wait. A pruner that fell behind leaves most of the 2 s. */
+    CHECK_MSG(left_at_end >= 0 && left_at_end < appended / 4,
+              "%lld of %d events were still stored when the load stopped",
+              (long long)left_at_end, appended);
+    CHECK_EQ_INT(rows, 0);
+    outbox_reader_destroy(follower.reader);
+    outbox_destroy(ob);
+}
+
 struct letters {
     int count;
     char sink[32], event_id[32], reason[64];
@@ -934,6 +988,7 @@ int main(void)
     RUN(test_pruning_does_not_rewrite_freed_pages);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
+    RUN(test_pruning_keeps_up_with_a_busy_writer);
     RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
     RUN(test_reader_wakes_on_commit);
     RUN(test_dlq_cli_lists_and_replays_for_one_sink);
