@@ -1251,6 +1251,24 @@ int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *
     return maintain(ob, max_rows, false, pruned_out, errstr, errstr_size);
 }
 
+/* The lowest seq stored, -1 when there is none; on the writer's connection, under the
+ * write lock. */
+static int oldest_seq(struct outbox *ob, int64_t *out, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(ob->db, "SELECT MIN(seq) FROM events", -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sql_error(ob, ob->db, rc, "finding the oldest event", errstr, errstr_size);
+    rc = sqlite3_step(stmt);
+    *out = rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL
+               ? sqlite3_column_int64(stmt, 0)
+               : -1;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW)
+        return sql_error(ob, ob->db, rc, "finding the oldest event", errstr, errstr_size);
+    return OUTBOX_OK;
+}
+
 /* Rows a batch may delete in PRUNE_BATCH_TARGET_US, from the last batch that was large
  * enough to time; a quarter of the way towards each new measure, so one batch slowed by
  * the scheduler does not halve the next. */
@@ -1318,12 +1336,20 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         int changes = 0, targeted = 0;
         /* One short transaction per batch keeps the writer's wait short. It goes through
          * the writer's connection: a write on another connection would make both
-         * connections drop their page caches, and a cold cache made a batch take 10 ms. */
-        status = exec_bound(ob, ob->db,
-                                "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
-                                " WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
-                                floor, batch, NULL, &changes, errstr, errstr_size);
-        if (status == OUTBOX_OK && changes < batch)
+         * connections drop their page caches, and a cold cache made a batch take 10 ms.
+         * A range from the oldest row deletes as the b-tree is walked; selecting the
+         * batch's seqs first cost a third more. Gaps (rows pruned for their one target)
+         * can make a range delete fewer rows than the batch without reaching the floor. */
+        int64_t oldest = -1;
+        status = oldest_seq(ob, &oldest, errstr, errstr_size);
+        int64_t upto = floor;
+        if (oldest >= 0 && oldest + batch - 1 < floor)
+            upto = oldest + batch - 1;
+        bool reached_floor = upto == floor;
+        if (status == OUTBOX_OK && oldest >= 0 && oldest <= floor)
+            status = exec_bound(ob, ob->db, "DELETE FROM events WHERE seq <= ?1", upto, 0,
+                                NULL, &changes, errstr, errstr_size);
+        if (status == OUTBOX_OK && reached_floor && changes < batch)
             status = exec_bound(
                 ob, ob->db,
                 "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
@@ -1337,7 +1363,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         committed_before_turn = outbox_committed_seq(ob);
         aux_write_unlock(ob);
         pruned += changes + targeted;
-        if (status != OUTBOX_OK || changes + targeted < batch)
+        if (status != OUTBOX_OK || (reached_floor && changes + targeted < batch))
             break;
         if (yield_to_writer) {
             /* Pruning can chase a busy writer for many seconds; the WAL cannot wait. */
