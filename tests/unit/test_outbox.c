@@ -584,6 +584,55 @@ static void test_dead_letters_store_alert_and_replay_to_one_sink(void)
     outbox_destroy(ob);
 }
 
+/* A replayed dead letter is pruned as soon as its one sink finished it, ahead of the
+ * other sinks: it leaves a gap in the seqs, and a batch whose range spans the gap deletes
+ * one row fewer than asked without having reached the floor. Pruning must go on. */
+static void test_pruning_passes_gaps_left_by_targeted_rows(void)
+{
+    char path[300], err[512];
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 5000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *hook = outbox_reader_create(ob, "hook", err, sizeof err);
+    struct outbox_reader *file = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(hook && file);
+    append_n(ob, 3, "c", 0);
+    outbox_flush(ob, err, sizeof err);
+    struct outbox_record recs[4];
+    int n = fetch_all(hook, 0, recs, 4);
+    REQUIRE(n == 3);
+    CHECK_EQ_INT(outbox_reader_dead_letter(hook, recs[1].seq, recs[1].event, "HTTP 410 Gone",
+                                           NULL, err, sizeof err),
+                 OUTBOX_OK);
+    outbox_records_free(recs, n);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t replayed = 0;
+    CHECK_EQ_INT(outbox_dead_letter_replay(ob, "hook", "c-1", &replayed, err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(replayed, 1);
+    int64_t targeted_seq = outbox_committed_seq(ob);
+    outbox_reader_set_cursor(hook, targeted_seq, err, sizeof err);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t pruned = 0;
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, 1); /* the replay only: the file sink has read nothing */
+
+    append_n(ob, 1200, "d", 10);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t last = outbox_committed_seq(ob);
+    int64_t stored = count_rows(path);
+    CHECK_EQ_INT(stored, last - 1);
+    outbox_reader_set_cursor(hook, last, err, sizeof err);
+    outbox_reader_set_cursor(file, last, err, sizeof err);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, stored);
+    CHECK_EQ_INT(count_rows(path), 0);
+    outbox_reader_destroy(hook);
+    outbox_reader_destroy(file);
+    outbox_destroy(ob);
+}
+
 struct waiter {
     struct outbox *ob;
     int64_t seen;
@@ -990,6 +1039,7 @@ int main(void)
     RUN(test_wal_stays_bounded_under_sustained_writes);
     RUN(test_pruning_keeps_up_with_a_busy_writer);
     RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
+    RUN(test_pruning_passes_gaps_left_by_targeted_rows);
     RUN(test_reader_wakes_on_commit);
     RUN(test_dlq_cli_lists_and_replays_for_one_sink);
     RUN(test_full_refuses_appends_loses_nothing_and_recovers);
