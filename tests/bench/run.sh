@@ -195,6 +195,10 @@ loop_ticks=$(( $(cpu_ticks "$RELAY_PID" "$RELAY_PID") - loop_start_ticks ))
 hz=$(getconf CLK_TCK)
 sleep 1
 throughput_rss=$(peak_rss_kib "$RELAY_PID")
+# The file never shrinks: its size is the most the outbox held at once. Pruning that
+# keeps up holds it to what the sink has yet to confirm and one maintenance round.
+local outbox_kib
+outbox_kib=$(( $(stat -c %s "$WORK/throughput$suffix.db" 2>/dev/null || echo 0) / 1024 ))
 stop_pid "$audit_probe"; stop_pid "$events_probe"
 stop_pid "$RELAY_PID"
 read -r notif_rate notif_total notif_secs < <(rate_of "$WORK/audit$suffix.count")
@@ -208,6 +212,7 @@ RUN_RATE=${notif_rate:-0}
 RUN_RELAY_US=$relay_us
 say "${3:+$(basename "$binary"): }$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
     "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB;" \
+    "outbox file ${outbox_kib} KiB;" \
     "CPU per notification: relay $relay_us us, service loop $loop_us us"
 result gcsim_sent$suffix "${sent:-0}"
 result e2e_notifications_per_s$suffix "${notif_rate:-0}"
@@ -215,6 +220,7 @@ result e2e_notifications_acked$suffix "${notif_total:-0}"
 result e2e_events_per_s$suffix "${event_rate:-0}"
 result e2e_events_acked$suffix "${event_total:-0}"
 result throughput_relay_vmhwm_kib$suffix "${throughput_rss:-}"
+result throughput_outbox_file_kib$suffix "$outbox_kib"
 result relay_cpu_us_per_notification$suffix "$relay_us"
 result loop_cpu_us_per_notification$suffix "$loop_us"
 stop_pid "$GCSIM_PID"
@@ -442,6 +448,7 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
         row "relay, $n campaigns: VmHWM KiB" "$(json relay_vmhwm_kib_$n)" "$target" "$status"
     done
     row "relay VmHWM under full load (KiB)" "$(json throughput_relay_vmhwm_kib)" "" ""
+    row "outbox database file after full load (KiB)" "$(json throughput_outbox_file_kib)" "" ""
     row "drain of 100,000 pending events (s)" "$(json drain_seconds)" "<= 3" \
         "$(verdict "$(json drain_seconds)" '<=' 3)"
     row "cache_apply updates/s (10k campaigns)" "$(json cache_apply_per_s)" "" ""
