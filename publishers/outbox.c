@@ -1308,7 +1308,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
             return status;
     }
     int64_t committed_before_turn = -1;
-    for (;;) {
+    while (max_rows <= 0 || pruned < max_rows) {
         int64_t floor = -1;
         pthread_mutex_lock(&ob->aux_mu);
         status = min_cursor(ob, &floor, errstr, errstr_size);
@@ -1328,10 +1328,6 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         }
         if (max_rows > 0 && max_rows - pruned < batch)
             batch = (int)(max_rows - pruned);
-        if (batch <= 0) {
-            aux_write_unlock(ob);
-            break;
-        }
         int64_t started_us = time_mono_us();
         int changes = 0, targeted = 0;
         /* One short transaction per batch keeps the writer's wait short. It goes through

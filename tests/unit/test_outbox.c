@@ -625,8 +625,12 @@ static void test_pruning_passes_gaps_left_by_targeted_rows(void)
     outbox_reader_set_cursor(hook, last, err, sizeof err);
     outbox_reader_set_cursor(file, last, err, sizeof err);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    /* A bounded call stops at its bound, across the gap too. */
+    CHECK_EQ_INT(outbox_maintain(ob, 300, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, 300);
+    CHECK_EQ_INT(count_rows(path), stored - 300);
     CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
-    CHECK_EQ_INT(pruned, stored);
+    CHECK_EQ_INT(pruned, stored - 300);
     CHECK_EQ_INT(count_rows(path), 0);
     outbox_reader_destroy(hook);
     outbox_reader_destroy(file);
