@@ -413,6 +413,25 @@ static void *follow(void *arg)
     return NULL;
 }
 
+/* An outbox with its maintenance thread every 100 ms and a sink "sink" read by follow()
+ * on its own thread. NULL if either could not start. */
+static struct outbox *open_followed(const char *path, int commit_interval_ms,
+                                    struct follower *follower, pthread_t *thread)
+{
+    char err[512] = "";
+    struct outbox_options opts = {.path = path, .commit_interval_ms = commit_interval_ms,
+                                  .commit_max_events = 1000, .maintain_interval_ms = 100};
+    struct outbox *ob = outbox_create(&opts, err, sizeof err);
+    if (ob)
+        follower->reader = outbox_reader_create(ob, "sink", err, sizeof err);
+    if (ob && follower->reader && pthread_create(thread, NULL, follow, follower) == 0)
+        return ob;
+    printf("# starting an outbox and its follower: %s\n", err);
+    outbox_reader_destroy(follower->reader);
+    outbox_destroy(ob);
+    return NULL;
+}
+
 /* A writer that never pauses and a reader that always reads: a passive checkpoint cannot
  * catch up, and without the restart checkpoint the WAL grew by every byte written. */
 static void test_wal_stays_bounded_under_sustained_writes(void)
@@ -420,16 +439,10 @@ static void test_wal_stays_bounded_under_sustained_writes(void)
     char path[300], wal[320], err[512] = "";
     fresh_path(path, sizeof path);
     snprintf(wal, sizeof wal, "%s-wal", path);
-    struct outbox_options opts = {.path = path, .commit_interval_ms = 2,
-                                  .commit_max_events = 1000, .maintain_interval_ms = 100};
-    struct outbox *ob = outbox_create(&opts, err, sizeof err);
-    if (!ob)
-        printf("# outbox_create: %s\n", err);
-    REQUIRE(ob != NULL);
-    struct follower follower = {.reader = outbox_reader_create(ob, "sink", err, sizeof err)};
-    REQUIRE(follower.reader != NULL);
+    struct follower follower = {0};
     pthread_t thread;
-    REQUIRE(pthread_create(&thread, NULL, follow, &follower) == 0);
+    struct outbox *ob = open_followed(path, 2, &follower, &thread);
+    REQUIRE(ob != NULL);
     int appended = 0;
     int64_t largest_wal = 0;
     for (int round = 0; round < 750; round++) {
@@ -459,7 +472,7 @@ static void test_wal_stays_bounded_under_sustained_writes(void)
 /* The relay's service loop under full load: a writer that never pauses, committing at the
  * relay's default interval, and a sink right behind it. The pruner must delete as fast as
  * events arrive. It sized its batches by what the writer committed while it waited at most
- * PRUNE_YIELD_MS for a commit; with a 5 ms commit interval that wait ended just before
+ * 5 ms for a commit; with a 5 ms commit interval that wait ended just before
  * each commit, every batch was the 100-row minimum, and a benchmark's outbox grew by
  * every event written (650 MB in 10 s), then took minutes to prune once the load
  * stopped. */
@@ -467,16 +480,10 @@ static void test_pruning_keeps_up_with_a_busy_writer(void)
 {
     char path[300], err[512] = "";
     fresh_path(path, sizeof path);
-    struct outbox_options opts = {.path = path, .commit_interval_ms = 5,
-                                  .commit_max_events = 1000, .maintain_interval_ms = 100};
-    struct outbox *ob = outbox_create(&opts, err, sizeof err);
-    if (!ob)
-        printf("# outbox_create: %s\n", err);
-    REQUIRE(ob != NULL);
-    struct follower follower = {.reader = outbox_reader_create(ob, "sink", err, sizeof err)};
-    REQUIRE(follower.reader != NULL);
+    struct follower follower = {0};
     pthread_t thread;
-    REQUIRE(pthread_create(&thread, NULL, follow, &follower) == 0);
+    struct outbox *ob = open_followed(path, 5, &follower, &thread);
+    REQUIRE(ob != NULL);
     int appended = 0;
     int64_t load_end = time_mono_ms() + 2000;
     while (time_mono_ms() < load_end) {
@@ -524,29 +531,51 @@ static void collect_letter(void *opaque, const struct outbox_dead_letter *letter
     snprintf(l->reason, sizeof l->reason, "%s", letter->reason);
 }
 
+/* Sinks "hook" and "file" on a fresh outbox holding c-0, c-1 and c-2; the hook posts
+ * c-1 as a dead letter (with the alert, if any). NULL if any step failed. */
+static struct outbox *with_dead_letter(const char *path, const struct relay_event *alert,
+                                       struct outbox_reader **hook,
+                                       struct outbox_reader **file)
+{
+    char err[512];
+    struct outbox *ob = open_outbox(path, 0, 5000);
+    if (!ob)
+        return NULL;
+    *hook = outbox_reader_create(ob, "hook", err, sizeof err);
+    *file = outbox_reader_create(ob, "file", err, sizeof err);
+    struct outbox_record recs[4];
+    int n = 0;
+    bool posted = *hook && *file && append_n(ob, 3, "c", 0) == 3 &&
+                  outbox_flush(ob, err, sizeof err) == OUTBOX_OK &&
+                  (n = fetch_all(*hook, 0, recs, 4)) == 3 &&
+                  outbox_reader_dead_letter(*hook, recs[1].seq, recs[1].event,
+                                            "HTTP 410 Gone", alert, err, sizeof err) ==
+                      OUTBOX_OK;
+    if (n > 0)
+        outbox_records_free(recs, n);
+    if (posted)
+        return ob;
+    printf("# setting up a dead letter: %s\n", err);
+    outbox_reader_destroy(*hook);
+    outbox_reader_destroy(*file);
+    outbox_destroy(ob);
+    return NULL;
+}
+
 static void test_dead_letters_store_alert_and_replay_to_one_sink(void)
 {
     char path[300], err[512];
     fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
-    REQUIRE(ob != NULL);
-    struct outbox_reader *hook = outbox_reader_create(ob, "hook", err, sizeof err);
-    struct outbox_reader *file = outbox_reader_create(ob, "file", err, sizeof err);
-    REQUIRE(hook && file);
-    append_n(ob, 3, "c", 0);
-    outbox_flush(ob, err, sizeof err);
-    struct outbox_record recs[10];
-    int n = fetch_all(hook, 0, recs, 10);
-    REQUIRE(n == 3);
     struct relay_event *alert = relay_event_create("dl-1", "cx.outbound.alert.dead_letter", "s",
                                                    "c", 5, EVENT_FAMILY_ALERT,
                                                    "{\"sink\":\"hook\"}");
-    CHECK_EQ_INT(outbox_reader_dead_letter(hook, recs[1].seq, recs[1].event, "HTTP 410 Gone",
-                                           alert, err, sizeof err),
-                 OUTBOX_OK);
+    struct outbox_reader *hook = NULL, *file = NULL;
+    struct outbox *ob = with_dead_letter(path, alert, &hook, &file);
     relay_event_free(alert);
+    REQUIRE(ob != NULL);
+    struct outbox_record recs[10];
+    int n;
     outbox_reader_set_cursor(hook, 3, err, sizeof err);
-    outbox_records_free(recs, n);
     CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms() + 1000, err, sizeof err), OUTBOX_OK);
 
     struct letters letters = {0};
@@ -591,20 +620,9 @@ static void test_pruning_passes_gaps_left_by_targeted_rows(void)
 {
     char path[300], err[512];
     fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 5000);
+    struct outbox_reader *hook = NULL, *file = NULL;
+    struct outbox *ob = with_dead_letter(path, NULL, &hook, &file);
     REQUIRE(ob != NULL);
-    struct outbox_reader *hook = outbox_reader_create(ob, "hook", err, sizeof err);
-    struct outbox_reader *file = outbox_reader_create(ob, "file", err, sizeof err);
-    REQUIRE(hook && file);
-    append_n(ob, 3, "c", 0);
-    outbox_flush(ob, err, sizeof err);
-    struct outbox_record recs[4];
-    int n = fetch_all(hook, 0, recs, 4);
-    REQUIRE(n == 3);
-    CHECK_EQ_INT(outbox_reader_dead_letter(hook, recs[1].seq, recs[1].event, "HTTP 410 Gone",
-                                           NULL, err, sizeof err),
-                 OUTBOX_OK);
-    outbox_records_free(recs, n);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
     int64_t replayed = 0;
     CHECK_EQ_INT(outbox_dead_letter_replay(ob, "hook", "c-1", &replayed, err, sizeof err),
