@@ -1256,17 +1256,14 @@ int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *
 static int oldest_seq(struct outbox *ob, int64_t *out, char *errstr, size_t errstr_size)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(ob->db, "SELECT MIN(seq) FROM events", -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(ob->db, "SELECT COALESCE(MIN(seq), -1) FROM events", -1, &stmt,
+                                NULL);
     if (rc != SQLITE_OK)
         return sql_error(ob, ob->db, rc, "finding the oldest event", errstr, errstr_size);
-    rc = sqlite3_step(stmt);
-    *out = rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL
-               ? sqlite3_column_int64(stmt, 0)
-               : -1;
+    *out = -1;
+    int status = step_int(ob, ob->db, stmt, out, errstr, errstr_size);
     sqlite3_finalize(stmt);
-    if (rc != SQLITE_ROW)
-        return sql_error(ob, ob->db, rc, "finding the oldest event", errstr, errstr_size);
-    return OUTBOX_OK;
+    return status;
 }
 
 /* Rows a batch may delete in PRUNE_BATCH_TARGET_US, from the last batch that was large
