@@ -11,11 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/log.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
 /* Buffered lines are written out once they pass this, and at every poll. */
 #define FILE_SINK_WRITE_CHUNK (256 * 1024)
+/* Bytes read at a time, from the end, looking for the last complete line. */
+#define TAIL_SCAN_CHUNK 8192
 
 struct file_sink {
     char *path;
@@ -35,6 +38,60 @@ struct file_sink {
     struct file_sink_stats stats;
 };
 
+/* A relay killed in the middle of a write (a fatal signal cuts a write short between
+ * pages) or a write that failed part way leaves the file ending in part of a line.
+ * Nothing in it was proven, so the runner offers those events again; appending after it
+ * would glue the fragment to the next line and spoil that one for every reader. Cuts the
+ * file back to its last complete line. */
+static int drop_torn_tail(struct file_sink *sink, int fd, int64_t *size, char *errstr,
+                          size_t errstr_size)
+{
+    if (*size == 0)
+        return 0;
+    int reader = open(sink->path, O_RDONLY | O_CLOEXEC);
+    if (reader < 0) {
+        errstr_set(errstr, errstr_size, "file sink %s: cannot read back its last line: %s",
+                  sink->path, strerror(errno));
+        return -1;
+    }
+    char chunk[TAIL_SCAN_CHUNK];
+    int64_t end = *size, keep = 0;
+    bool found = false;
+    while (end > 0 && !found) {
+        size_t n = end < TAIL_SCAN_CHUNK ? (size_t)end : TAIL_SCAN_CHUNK;
+        errno = 0;
+        if (pread(reader, chunk, n, end - (int64_t)n) != (ssize_t)n) {
+            errstr_set(errstr, errstr_size, "file sink %s: cannot read back its last line: %s",
+                      sink->path, errno ? strerror(errno) : "short read");
+            close(reader);
+            return -1;
+        }
+        if (end == *size && chunk[n - 1] == '\n') {
+            close(reader);
+            return 0;
+        }
+        for (size_t i = n; i-- > 0;) {
+            if (chunk[i] == '\n') {
+                keep = end - (int64_t)n + (int64_t)i + 1;
+                found = true;
+                break;
+            }
+        }
+        end -= (int64_t)n;
+    }
+    close(reader);
+    if (ftruncate(fd, keep) != 0) {
+        errstr_set(errstr, errstr_size, "file sink %s: cannot cut off an unfinished last line"
+                  " (%lld bytes): %s", sink->path, (long long)(*size - keep), strerror(errno));
+        return -1;
+    }
+    log_warn("file_sink", "%s: cut off an unfinished last line of %lld bytes (the relay"
+             " stopped in the middle of a write); its events are written again",
+             sink->path, (long long)(*size - keep));
+    *size = keep;
+    return 0;
+}
+
 static int open_file(struct file_sink *sink, char *errstr, size_t errstr_size)
 {
     int fd = open(sink->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -50,9 +107,14 @@ static int open_file(struct file_sink *sink, char *errstr, size_t errstr_size)
         close(fd);
         return -1;
     }
+    int64_t size = (int64_t)st.st_size;
+    if (S_ISREG(st.st_mode) && drop_torn_tail(sink, fd, &size, errstr, errstr_size) != 0) {
+        close(fd);
+        return -1;
+    }
     sink->fd = fd;
     sink->regular = S_ISREG(st.st_mode);
-    sink->size = sink->regular ? (int64_t)st.st_size : 0;
+    sink->size = sink->regular ? size : 0;
     return 0;
 }
 

@@ -12,8 +12,8 @@
  * the file, asks its runner for a replay (needs_replay), and answers the next submit
  * with SINK_FAILED naming the path and the error, so the runner backs off; the submit
  * after that reopens the file. Lines may therefore repeat after an error or a crash
- * (at-least-once); consumers deduplicate by event id.
- */
+ * (at-least-once); consumers deduplicate by event id. Opening a file that ends in part
+ * of a line (a crash in the middle of a write) cuts it back to its last complete line. */
 #ifndef CRELAY_PUBLISHERS_FILE_SINK_H
 #define CRELAY_PUBLISHERS_FILE_SINK_H
 
