@@ -36,25 +36,35 @@
 /* How long the pruner waits for a writer that asked for the lock to take it. */
 #define PRUNE_TURN_WAIT_MS 50
 #define OUTBOX_JOURNAL_LIMIT (64 * 1024 * 1024)
-/* WAL frames at which a commit wakes the maintenance thread to checkpoint. A passive
+/* WAL size at which a commit wakes the maintenance thread to checkpoint. A passive
  * checkpoint never catches up with a writer that commits every few milliseconds, and
  * SQLite starts the WAL over only after one has: under sustained load the WAL grew
  * without end (1 GB in a 10 s benchmark), every commit extended the file (the kernel
  * zeroes each new block) and the disk would fill. The maintenance thread therefore copies
  * most of the WAL beside the writer, then holds the writer for a restart checkpoint of
- * the remainder. 8192 frames of 4 KiB pages stay under OUTBOX_JOURNAL_LIMIT, so the file
- * is reused, not truncated and extended again. */
-#define OUTBOX_WAL_CHECKPOINT_FRAMES 8192
+ * the remainder. Half of OUTBOX_JOURNAL_LIMIT, so the file is reused, not truncated and
+ * extended again. */
+#define OUTBOX_WAL_CHECKPOINT_BYTES (32 * 1024 * 1024)
+/* The page size of a new outbox. Every event passes through SQLite's pages three times
+ * (the WAL write, the checkpoint's read and write, the readers' and the pruner's reads),
+ * each page one system call: at 4 KiB (SQLite's default) the relay made about 95,000 a
+ * second under full load. 16 KiB pages cost about 5 % less relay CPU per notification
+ * (docs/benchmarks.md); 64 KiB cost more than 4 KiB (a commit rewrites its last,
+ * partly filled page in full). A database keeps the page size it was created with. */
+#define OUTBOX_PAGE_SIZE 16384
+/* Below this max_bytes a new outbox keeps 4 KiB pages: an empty database is one page per
+ * table and index, which at 16 KiB would take a good part of a small budget. */
+#define OUTBOX_LARGE_PAGE_MIN_BUDGET (16 * 1024 * 1024)
 /* How long the restart checkpoint waits, with the writer held, for readers still on an
  * older snapshot; a reader's fetch takes well under a millisecond. */
 #define OUTBOX_RESTART_WAIT_MS 20
 /* Passive passes before the restart pass, and the frames copied by a pass at which they
  * stop. A pass copies what was committed while the one before ran (its counts are taken
  * as it starts), so the frames a pass copies show what the restart pass would; they stop
- * early too when a pass did not halve that. SQLite copies about 80 frames a millisecond
+ * early too when a pass did not halve that. SQLite copies about 320 KiB a millisecond
  * here. */
 #define CHECKPOINT_PASSIVE_PASSES 6
-#define CHECKPOINT_HELD_FRAMES 64
+#define CHECKPOINT_HELD_BYTES (256 * 1024)
 /* Rough per-row overhead of an event in the b-tree, used to foresee the size of a batch
  * that has not committed yet. */
 #define OUTBOX_ROW_OVERHEAD 48
@@ -139,6 +149,8 @@ struct outbox {
     int64_t commit_interval_ms;
     int commit_max_events;
     int64_t page_size;
+    int wal_checkpoint_frames; /* OUTBOX_WAL_CHECKPOINT_BYTES in pages */
+    int checkpoint_held_frames; /* CHECKPOINT_HELD_BYTES in pages */
     outbox_pressure_fn on_pressure;
     void *pressure_opaque;
 
@@ -771,6 +783,13 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
 
     if (open_connection(ob, &ob->db, true, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
+    /* Only takes effect on a database that has no pages yet. */
+    if (options->max_bytes == 0 || options->max_bytes >= OUTBOX_LARGE_PAGE_MIN_BUDGET) {
+        char page_size_sql[64];
+        snprintf(page_size_sql, sizeof page_size_sql, "PRAGMA page_size=%d", OUTBOX_PAGE_SIZE);
+        if (exec_sql(ob, ob->db, page_size_sql, errstr, errstr_size) != OUTBOX_OK)
+            goto fail;
+    }
     if (exec_sql(ob, ob->db, "PRAGMA journal_mode=WAL", errstr, errstr_size) != OUTBOX_OK)
         goto fail;
     char pragmas[256];
@@ -799,6 +818,8 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
         sqlite3_finalize(stmt);
         if (status != OUTBOX_OK)
             goto fail;
+        ob->wal_checkpoint_frames = (int)(OUTBOX_WAL_CHECKPOINT_BYTES / ob->page_size);
+        ob->checkpoint_held_frames = (int)(CHECKPOINT_HELD_BYTES / ob->page_size);
     }
     int64_t last = 0;
     if (step_int(ob, ob->db, ob->ws[WS_MAX_SEQ], &last, errstr, errstr_size) != OUTBOX_OK)
@@ -1186,7 +1207,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
                     char *errstr, size_t errstr_size);
 
 /* Copies the WAL into the database file. The passive pass runs beside the writer; when
- * the WAL has grown past OUTBOX_WAL_CHECKPOINT_FRAMES, the writer cannot be outrun, so a
+ * the WAL has grown past OUTBOX_WAL_CHECKPOINT_BYTES, the writer cannot be outrun, so a
  * restart pass holds it (at its next begin) while the few frames committed meanwhile are
  * copied and readers on older snapshots finish; its next commit then starts the WAL
  * over. Failures are left to the next round: the WAL only grows meanwhile. */
@@ -1205,12 +1226,12 @@ static void checkpoint_wal(struct outbox *ob, bool restart_when_large)
         int this_pass = copied - copied_before;
         /* A writer as fast as the copying would keep the passes going while the WAL
          * grows: then the restart pass holds it right away. */
-        if (this_pass <= CHECKPOINT_HELD_FRAMES || this_pass > last_pass / 2)
+        if (this_pass <= ob->checkpoint_held_frames || this_pass > last_pass / 2)
             break;
         last_pass = this_pass;
     }
     pthread_mutex_unlock(&ob->aux_mu);
-    if (!restart_when_large || wal_frames < OUTBOX_WAL_CHECKPOINT_FRAMES)
+    if (!restart_when_large || wal_frames < ob->wal_checkpoint_frames)
         return;
     char err[256];
     if (aux_write_lock(ob, err, sizeof err) != OUTBOX_OK)
@@ -1235,7 +1256,7 @@ static int on_wal_commit(void *opaque, sqlite3 *db, const char *name, int wal_fr
     (void)db;
     (void)name;
     struct outbox *ob = opaque;
-    if (wal_frames >= OUTBOX_WAL_CHECKPOINT_FRAMES &&
+    if (wal_frames >= ob->wal_checkpoint_frames &&
         time_mono_ms() >= atomic_load(&ob->restart_retry_ms) &&
         !atomic_exchange(&ob->checkpoint_wanted, true)) {
         pthread_mutex_lock(&ob->mu);
