@@ -19,9 +19,12 @@
  *    path and sink threads never wait for its write lock; a dead letter always
  *    commits no later than the cursor that passes it. After a restart everything
  *    after the stored cursor is read again, with the same event ids.
- *  - Events every registered sink has finished are pruned in batches by
- *    outbox_maintain() (run by an internal thread unless disabled), which also
- *    checkpoints the WAL and re-measures the disk use.
+ *  - Events every registered sink has finished are pruned by outbox_maintain() (run by
+ *    an internal thread unless disabled), which also checkpoints the WAL and re-measures
+ *    the disk use. Events are stored in segments of OUTBOX_SEGMENT_ROWS (more while a
+ *    sink is behind); a segment every sink has finished is emptied whole. While the
+ *    writer keeps appending, the internal thread leaves the segment it appends to for
+ *    later, so up to about two segments of finished events stay stored under load.
  *  - Disk use (live database pages) is bounded by max_bytes. At high_water * max_bytes
  *    the pressure flag is raised; at max_bytes appends are refused with OUTBOX_FULL
  *    and nothing already stored is dropped. A full disk (SQLITE_FULL) is reported the
@@ -62,6 +65,8 @@ struct outbox_options {
     outbox_pressure_fn on_pressure;
     void *pressure_opaque;
 };
+
+#define OUTBOX_SEGMENT_ROWS 4096
 
 struct outbox;
 struct outbox_reader;

@@ -399,6 +399,159 @@ static void test_pruning_does_not_rewrite_freed_pages(void)
     outbox_destroy(ob);
 }
 
+/* Events of about the relay's average size (540 bytes), many to a page. Deleted row by row,
+ * SQLite moved the rows left on each page into its neighbours and the prune rewrote about
+ * as many pages as the events had filled (7.3 MB of WAL for 5.4 MB of events with 16 KiB
+ * pages). Segments every sink finished are emptied whole instead; the reader sees the
+ * events of all segments as one sequence. */
+static void test_finished_segments_are_emptied_whole(void)
+{
+    char path[300], wal[320], err[512] = "";
+    fresh_path(path, sizeof path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    const int events = (3 * OUTBOX_SEGMENT_ROWS / 100 + 1) * 100, pad = 500;
+    int appended = 0;
+    for (int i = 0; i < events / 100; i++)
+        appended += append_n(ob, 100, "s", pad);
+    CHECK_EQ_INT(appended, events);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    /* In seq order across the segments, each event once. */
+    struct outbox_record recs[1000];
+    int64_t after = 0, read = 0;
+    bool in_order = true;
+    for (;;) {
+        int n = fetch_all(reader, after, recs, 1000);
+        if (n <= 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "s-%lld", (long long)((recs[i].seq - 1) % 100));
+            if (recs[i].seq != after + 1 + i || strcmp(recs[i].event->id, id) != 0)
+                in_order = false;
+        }
+        after = recs[n - 1].seq;
+        read += n;
+        outbox_records_free(recs, n);
+    }
+    CHECK_MSG(in_order, "the reader's events were not 1, 2, 3, ... with their own ids");
+    CHECK_EQ_INT(read, events);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db, "SELECT COUNT(*) FROM sqlite_master", NULL, NULL, NULL),
+                 SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_INT(file_size(wal), 0);
+
+    int64_t pruned = -1;
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned, events);
+    CHECK_EQ_INT(count_rows(path), 0);
+    const int64_t page = page_size_of(path);
+    REQUIRE(page > 0);
+    int64_t data_pages = (int64_t)events * pad / page;
+    int64_t written_pages = file_size(wal) / page;
+    printf("# pruning %d events (%lld pages) wrote %lld pages to the WAL\n", events,
+           (long long)data_pages, (long long)written_pages);
+    CHECK_MSG(written_pages < data_pages / 10, "pruning wrote %lld pages for %lld of data",
+              (long long)written_pages, (long long)data_pages);
+
+    /* Appends go on after the last seq, and the emptied segments take them. */
+    CHECK_EQ_INT(append_n(ob, 2 * OUTBOX_SEGMENT_ROWS, "t", 10), 2 * OUTBOX_SEGMENT_ROWS);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int n = fetch_all(reader, events, recs, 1);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) {
+        CHECK_EQ_INT(recs[0].seq, events + 1);
+        CHECK_EQ_STR(recs[0].event->id, "t-0");
+        outbox_records_free(recs, n);
+    }
+    CHECK_EQ_INT(count_rows(path), 2 * OUTBOX_SEGMENT_ROWS);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
+/* An outbox written by the version that kept every event in one table: its events, cursor
+ * and sequence carry over. */
+static void test_single_table_outbox_is_upgraded(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    const char *version_1 =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
+        " family INTEGER NOT NULL, subject TEXT NOT NULL, source TEXT NOT NULL,"
+        " time_ms INTEGER NOT NULL, data TEXT NOT NULL, target TEXT);"
+        "CREATE INDEX events_target ON events(target) WHERE target IS NOT NULL;"
+        "CREATE TABLE cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+        " updated_ms INTEGER NOT NULL);"
+        "CREATE TABLE dead_letters(id INTEGER PRIMARY KEY, sink TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL,"
+        " family INTEGER NOT NULL, subject TEXT NOT NULL, source TEXT NOT NULL,"
+        " time_ms INTEGER NOT NULL, data TEXT NOT NULL, reason TEXT NOT NULL,"
+        " dead_ms INTEGER NOT NULL);"
+        "CREATE TABLE snapshot(key TEXT PRIMARY KEY, json TEXT NOT NULL);"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO events VALUES(7, 'old-7', 't', 0, 'c', 'src', 1, '{\"n\":7}', NULL),"
+        " (8, 'old-8', 't', 0, 'c', 'src', 2, '{\"n\":8}', NULL),"
+        " (9, 'old-9', 't', 0, 'c', 'src', 3, '{\"n\":9}', 'file');"
+        "INSERT INTO cursors VALUES('file', 7, 0);"
+        "PRAGMA user_version = 1;";
+    CHECK_EQ_INT(sqlite3_exec(db, version_1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    CHECK_EQ_INT(outbox_committed_seq(ob), 9);
+    struct outbox_reader *reader = outbox_reader_create(ob, "file", err, sizeof err);
+    REQUIRE(reader != NULL);
+    CHECK_EQ_INT(outbox_reader_cursor(reader), 7);
+    CHECK_EQ_INT(append_n(ob, 1, "new", 4), 1);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    struct outbox_record recs[10];
+    int n = fetch_all(reader, 7, recs, 10);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_STR(recs[0].event->id, "old-8");
+        CHECK_EQ_STR(recs[0].event->data, "{\"n\":8}");
+        CHECK_EQ_STR(recs[1].event->id, "old-9");
+        CHECK_EQ_INT(recs[2].seq, 10);
+        CHECK_EQ_STR(recs[2].event->id, "new-0");
+    }
+    outbox_records_free(recs, n > 0 ? n : 0);
+    /* Row 9 was kept for "file" alone; another sink never sees it. */
+    struct outbox_reader *other = outbox_reader_create(ob, "other", err, sizeof err);
+    REQUIRE(other != NULL);
+    n = fetch_all(other, 7, recs, 10);
+    CHECK_EQ_INT(n, 2);
+    outbox_records_free(recs, n > 0 ? n : 0);
+    outbox_reader_destroy(other);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+
+    REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    int64_t version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        version = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    CHECK_EQ_INT(version, 2);
+    CHECK_EQ_INT(count_rows(path), 4);
+}
+
 /* The maintenance thread prunes through the writer's connection while the writer keeps
  * appending; its batches follow the append rate, so the table stays small under a
  * sustained load instead of growing until the pause between two rounds. */
@@ -428,10 +581,12 @@ static void test_maintenance_keeps_pace_with_the_writer(void)
         }
     }
     CHECK_EQ_INT(appended, 30000);
-    /* Rows wait for the cursor (written with the writer's next commit, a round later) and
+    /* Rows wait for the cursor (written with the writer's next commit, a round later),
      * for the thread's next round (50 ms of appends: 2,500 rows at full speed, more
-     * under a sanitizer on a loaded machine). A pruner that fell behind would leave a
-     * backlog growing with every round: 15,000 rows by round 30 if it had stopped. */
+     * under a sanitizer on a loaded machine) and, in the segment the writer appends to,
+     * for the writer to move on (up to OUTBOX_SEGMENT_ROWS). A pruner that fell behind
+     * would leave a backlog growing with every round: 15,000 rows by round 30 if it had
+     * stopped. */
     printf("# most rows waiting in the second half: %lld\n", (long long)most_rows);
     CHECK_MSG(most_rows > 0 && most_rows < 12000, "rows left behind: %lld",
               (long long)most_rows);
@@ -477,11 +632,13 @@ static void *follow(void *arg)
 /* An outbox with its maintenance thread every 100 ms and a sink "sink" read by follow()
  * on its own thread. NULL if either could not start. */
 static struct outbox *open_followed(const char *path, int commit_interval_ms,
-                                    struct follower *follower, pthread_t *thread)
+                                    int64_t max_bytes, struct follower *follower,
+                                    pthread_t *thread)
 {
     char err[512] = "";
     struct outbox_options opts = {.path = path, .commit_interval_ms = commit_interval_ms,
-                                  .commit_max_events = 1000, .maintain_interval_ms = 100};
+                                  .commit_max_events = 1000, .maintain_interval_ms = 100,
+                                  .max_bytes = max_bytes};
     struct outbox *ob = outbox_create(&opts, err, sizeof err);
     if (ob)
         follower->reader = outbox_reader_create(ob, "sink", err, sizeof err);
@@ -502,7 +659,7 @@ static void test_wal_stays_bounded_under_sustained_writes(void)
     snprintf(wal, sizeof wal, "%s-wal", path);
     struct follower follower = {0};
     pthread_t thread;
-    struct outbox *ob = open_followed(path, 2, &follower, &thread);
+    struct outbox *ob = open_followed(path, 2, 0, &follower, &thread);
     REQUIRE(ob != NULL);
     int appended = 0;
     int64_t largest_wal = 0;
@@ -543,7 +700,7 @@ static void test_pruning_keeps_up_with_a_busy_writer(void)
     fresh_path(path, sizeof path);
     struct follower follower = {0};
     pthread_t thread;
-    struct outbox *ob = open_followed(path, 5, &follower, &thread);
+    struct outbox *ob = open_followed(path, 5, 0, &follower, &thread);
     REQUIRE(ob != NULL);
     int appended = 0;
     int64_t load_end = time_mono_ms() + 2000;
@@ -574,6 +731,38 @@ static void test_pruning_keeps_up_with_a_busy_writer(void)
               "%lld of %d events were still stored when the load stopped",
               (long long)left_at_end, appended);
     CHECK_EQ_INT(rows, 0);
+    outbox_reader_destroy(follower.reader);
+    outbox_destroy(ob);
+}
+
+/* A budget smaller than a segment: delivered rows in the segment the writer appends to
+ * must go before they reach the high-water mark, though the writer never pauses. */
+static void test_small_budget_is_not_filled_by_delivered_rows(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct follower follower = {0};
+    pthread_t thread;
+    const int64_t budget = 2 * 1024 * 1024; /* about 3,500 of these events */
+    struct outbox *ob = open_followed(path, 5, budget, &follower, &thread);
+    REQUIRE(ob != NULL);
+    int appended = 0, refused = 0;
+    int64_t load_end = time_mono_ms() + 1500;
+    while (time_mono_ms() < load_end) {
+        int n = append_n(ob, 20, "c", 500);
+        appended += n;
+        if (n < 20)
+            refused++;
+        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
+        usleep(1000); /* about the relay's pace, so the follower keeps up */
+    }
+    atomic_store(&follower.stop, true);
+    pthread_join(thread, NULL);
+    printf("# appended %d events of 560 bytes into a 2 MiB budget; pressure went up %llu"
+           " times\n", appended, (unsigned long long)outbox_pressure_episodes(ob));
+    CHECK_MSG(appended > OUTBOX_SEGMENT_ROWS, "only %d events appended", appended);
+    CHECK_EQ_INT(refused, 0);
+    CHECK_EQ_INT((int64_t)outbox_pressure_episodes(ob), 0);
     outbox_reader_destroy(follower.reader);
     outbox_destroy(ob);
 }
@@ -1119,9 +1308,12 @@ int main(void)
     RUN(test_snapshot_and_meta_commit_with_events);
     RUN(test_pruning_never_reuses_seqs);
     RUN(test_pruning_does_not_rewrite_freed_pages);
+    RUN(test_finished_segments_are_emptied_whole);
+    RUN(test_single_table_outbox_is_upgraded);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
     RUN(test_pruning_keeps_up_with_a_busy_writer);
+    RUN(test_small_budget_is_not_filled_by_delivered_rows);
     RUN(test_dead_letters_store_alert_and_replay_to_one_sink);
     RUN(test_pruning_passes_gaps_left_by_targeted_rows);
     RUN(test_reader_wakes_on_commit);
