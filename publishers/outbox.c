@@ -48,7 +48,7 @@
 /* The page size of a new outbox. Every event passes through SQLite's pages three times
  * (the WAL write, the checkpoint's read and write, the readers' and the pruner's reads),
  * each page one system call: at 4 KiB (SQLite's default) the relay made about 95,000 a
- * second under full load. 16 KiB pages cost about 5 % less relay CPU per notification
+ * second under full load. 16 KiB pages cost 5-12 % less relay CPU per notification
  * (docs/benchmarks.md); 64 KiB cost more than 4 KiB (a commit rewrites its last,
  * partly filled page in full). A database keeps the page size it was created with. */
 #define OUTBOX_PAGE_SIZE 16384

@@ -351,27 +351,12 @@ static int64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-/* Pruning frees whole pages of delivered events. They must not be zeroed and written
- * again (SQLite's secure_delete, on in Debian's build): the WAL and the checkpoint would
- * carry every pruned byte a second time. */
-static void test_pruning_does_not_rewrite_freed_pages(void)
+/* Empties the WAL, prunes everything (events were all delivered) and checks that the prune
+ * wrote less than a tenth of the pages the events fill. */
+static void check_prune_writes_little(struct outbox *ob, const char *path, int events, int pad)
 {
-    char path[300], wal[320], err[512] = "";
-    fresh_path(path, sizeof path);
+    char wal[320], err[512] = "";
     snprintf(wal, sizeof wal, "%s-wal", path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
-    REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
-    /* Two events to a page: SQLite empties and frees each page without moving rows
-     * between pages, so what the prune writes is only what secure_delete adds. */
-    const int64_t page = page_size_of(path);
-    REQUIRE(page >= 4096);
-    const int events = 400, pad = (int)(page / 2) - 100;
-    CHECK_EQ_INT(append_n(ob, events, "c", pad), events);
-    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
-    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
-
     /* Start the WAL empty so that its size afterwards is what the prune wrote. */
     sqlite3 *db = NULL;
     REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
@@ -387,14 +372,38 @@ static void test_pruning_does_not_rewrite_freed_pages(void)
     CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
     CHECK_EQ_INT(pruned, events);
     CHECK_EQ_INT(count_rows(path), 0);
-    /* The events filled about 200 pages; the prune changes the tree's few inner pages,
-     * the freelist and the last partly filled leaf. */
+    const int64_t page = page_size_of(path);
+    REQUIRE(page > 0);
     int64_t data_pages = (int64_t)events * pad / page;
     int64_t written_pages = file_size(wal) / page;
     printf("# the prune of %d events (%lld pages) wrote %lld pages to the WAL\n", events,
            (long long)data_pages, (long long)written_pages);
     CHECK_MSG(written_pages < data_pages / 10, "pruning wrote %lld pages for %lld of data",
               (long long)written_pages, (long long)data_pages);
+}
+
+/* Pruning frees whole pages of delivered events. They must not be zeroed and written
+ * again (SQLite's secure_delete, on in Debian's build): the WAL and the checkpoint would
+ * carry every pruned byte a second time. */
+static void test_pruning_does_not_rewrite_freed_pages(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    /* Two events to a page: SQLite empties and frees each page without moving rows
+     * between pages, so what the prune writes is only what secure_delete adds. */
+    const int64_t page = page_size_of(path);
+    REQUIRE(page >= 4096);
+    const int events = 400, pad = (int)(page / 2) - 100;
+    CHECK_EQ_INT(append_n(ob, events, "c", pad), events);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    /* The events filled about 200 pages; the prune changes the tree's few inner pages,
+     * the freelist and the last partly filled leaf. */
+    check_prune_writes_little(ob, path, events, pad);
     outbox_reader_destroy(reader);
     outbox_destroy(ob);
 }
@@ -406,9 +415,8 @@ static void test_pruning_does_not_rewrite_freed_pages(void)
  * events of all segments as one sequence. */
 static void test_finished_segments_are_emptied_whole(void)
 {
-    char path[300], wal[320], err[512] = "";
+    char path[300], err[512] = "";
     fresh_path(path, sizeof path);
-    snprintf(wal, sizeof wal, "%s-wal", path);
     struct outbox *ob = open_outbox(path, 0, 1000);
     REQUIRE(ob != NULL);
     struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
@@ -442,28 +450,7 @@ static void test_finished_segments_are_emptied_whole(void)
     CHECK_EQ_INT(read, events);
     CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
-
-    sqlite3 *db = NULL;
-    REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
-    CHECK_EQ_INT(sqlite3_exec(db, "SELECT COUNT(*) FROM sqlite_master", NULL, NULL, NULL),
-                 SQLITE_OK);
-    CHECK_EQ_INT(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
-                 SQLITE_OK);
-    sqlite3_close(db);
-    CHECK_EQ_INT(file_size(wal), 0);
-
-    int64_t pruned = -1;
-    CHECK_EQ_INT(outbox_maintain(ob, 0, &pruned, err, sizeof err), OUTBOX_OK);
-    CHECK_EQ_INT(pruned, events);
-    CHECK_EQ_INT(count_rows(path), 0);
-    const int64_t page = page_size_of(path);
-    REQUIRE(page > 0);
-    int64_t data_pages = (int64_t)events * pad / page;
-    int64_t written_pages = file_size(wal) / page;
-    printf("# pruning %d events (%lld pages) wrote %lld pages to the WAL\n", events,
-           (long long)data_pages, (long long)written_pages);
-    CHECK_MSG(written_pages < data_pages / 10, "pruning wrote %lld pages for %lld of data",
-              (long long)written_pages, (long long)data_pages);
+    check_prune_writes_little(ob, path, events, pad);
 
     /* Appends go on after the last seq, and the emptied segments take them. */
     CHECK_EQ_INT(append_n(ob, 2 * OUTBOX_SEGMENT_ROWS, "t", 10), 2 * OUTBOX_SEGMENT_ROWS);
