@@ -40,18 +40,26 @@ static struct outbox *open_outbox(const char *path, int64_t max_bytes, int max_e
     return ob;
 }
 
-static int64_t page_size_of(const char *path)
+/* One integer a read-only connection gets from sql, or -1. */
+static int64_t query_int(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *stmt = NULL;
-    int64_t page = -1;
+    int64_t value = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
         sqlite3_step(stmt) == SQLITE_ROW)
-        page = sqlite3_column_int64(stmt, 0);
+        value = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
-    return page;
+    return value;
+}
+
+static int64_t page_size_of(const char *path) { return query_int(path, "PRAGMA page_size"); }
+
+static int64_t count_rows(const char *path)
+{
+    return query_int(path, "SELECT COUNT(*) FROM events");
 }
 
 static int append_n(struct outbox *ob, int n, const char *subject, int data_pad)
@@ -331,20 +339,6 @@ static void test_pruning_never_reuses_seqs(void)
     outbox_destroy(ob);
 }
 
-static int64_t count_rows(const char *path)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    int64_t rows = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events", -1, &stmt, NULL) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW)
-        rows = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return rows;
-}
-
 static int64_t file_size(const char *path)
 {
     struct stat st;
@@ -527,15 +521,7 @@ static void test_single_table_outbox_is_upgraded(void)
     outbox_reader_destroy(reader);
     outbox_destroy(ob);
 
-    REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-    sqlite3_stmt *stmt = NULL;
-    int64_t version = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW)
-        version = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    CHECK_EQ_INT(version, 2);
+    CHECK_EQ_INT(query_int(path, "PRAGMA user_version"), 2);
     CHECK_EQ_INT(count_rows(path), 4);
 }
 
