@@ -150,6 +150,32 @@ static const char *const writer_sql[WS_COUNT] = {
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 };
 
+/* Statements on one segment's table, prepared once per segment on the writer's connection:
+ * the writer appends and rotates with them, pruning (under the write lock) the rest. "%d"
+ * stands for the segment number. */
+enum segment_stmt {
+    SEG_INSERT, SEG_ROWS, SEG_NEWEST, SEG_OLDEST, SEG_EMPTY, SEG_DELETE_UPTO,
+    SEG_DELETE_TARGETED, SEG_STMT_COUNT
+};
+
+static const char *const segment_sql[SEG_STMT_COUNT] = {
+    [SEG_INSERT] = "INSERT INTO events_%d(seq, id, type, family, subject, source, time_ms,"
+                   " data, target) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* an estimate, never below the count: seqs are unique */
+    [SEG_ROWS] = "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events_%d",
+    [SEG_NEWEST] = "SELECT COALESCE(MAX(seq), -1) FROM events_%d",
+    [SEG_OLDEST] = "SELECT COALESCE(MIN(seq), -1) FROM events_%d",
+    /* Without a WHERE clause SQLite frees the table's pages as they are, without visiting
+     * its rows one by one. */
+    [SEG_EMPTY] = "DELETE FROM events_%d",
+    [SEG_DELETE_UPTO] = "DELETE FROM events_%d WHERE seq <= ?1",
+    [SEG_DELETE_TARGETED] =
+        "DELETE FROM events_%d WHERE seq IN (SELECT seq FROM events_%d"
+        " WHERE target IS NOT NULL AND seq > ?1 AND seq <= COALESCE("
+        " (SELECT c.seq FROM cursors c WHERE c.sink = events_%d.target), ?1)"
+        " ORDER BY seq LIMIT ?2)",
+};
+
 /* A metadata write held back until the commit (the audit head changes with every audit
  * event; writing it once per transaction is enough). Entries are kept and reused. */
 #define STAGED_META_MAX 4
@@ -174,8 +200,7 @@ struct outbox {
     /* Writer state: only the writer thread touches these. */
     sqlite3 *db;
     sqlite3_stmt *ws[WS_COUNT];
-    sqlite3_stmt *insert_into[OUTBOX_SEGMENTS];
-    sqlite3_stmt *rows_in[OUTBOX_SEGMENTS]; /* an estimate: MAX(seq) - MIN(seq) + 1 */
+    sqlite3_stmt *segment_stmts[OUTBOX_SEGMENTS][SEG_STMT_COUNT];
     int64_t segment_rows;                   /* in the segment appended to */
     int64_t next_rotation_check;            /* segment_rows at which to look again */
     bool in_txn;
@@ -620,7 +645,8 @@ static int maybe_rotate(struct outbox *ob, char *errstr, size_t errstr_size)
         return OUTBOX_OK;
     int next = (atomic_load(&ob->current_segment) + 1) % OUTBOX_SEGMENTS;
     int64_t rows = 0;
-    int status = step_int(ob, ob->db, ob->rows_in[next], &rows, errstr, errstr_size);
+    int status = step_int(ob, ob->db, ob->segment_stmts[next][SEG_ROWS], &rows, errstr,
+                          errstr_size);
     if (status != OUTBOX_OK)
         return status;
     if (rows > 0) { /* a sink is behind: grow this one, look again a little later */
@@ -642,7 +668,7 @@ static int insert_measured_event(struct outbox *ob, const struct relay_event *ev
         writer_check_rollback(ob);
         return status;
     }
-    sqlite3_stmt *stmt = ob->insert_into[atomic_load(&ob->current_segment)];
+    sqlite3_stmt *stmt = ob->segment_stmts[atomic_load(&ob->current_segment)][SEG_INSERT];
     int64_t seq = ob->next_seq;
     sqlite3_bind_int64(stmt, 1, seq);
     sqlite3_bind_text(stmt, 2, event->id, (int)t->id, SQLITE_STATIC);
@@ -806,44 +832,32 @@ static int init_schema(struct outbox *ob, char *errstr, size_t errstr_size)
 static void *maintain_main(void *arg);
 static int on_wal_commit(void *opaque, sqlite3 *db, const char *name, int wal_frames);
 
-/* Prepares the writer's statements for each segment and resumes appending to the segment
- * that holds the newest event. */
+/* Prepares the statements of each segment and resumes appending to the segment that holds
+ * the newest event. */
 static int prepare_segments(struct outbox *ob, char *errstr, size_t errstr_size)
 {
     int64_t newest = -1;
     for (int k = 0; k < OUTBOX_SEGMENTS; k++) {
-        char sql[256];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO events_%d(seq, id, type, family, subject, source, time_ms,"
-                 " data, target) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                 k);
-        int rc = sqlite3_prepare_v3(ob->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                    &ob->insert_into[k], NULL);
-        if (rc == SQLITE_OK) {
-            snprintf(sql, sizeof sql,
-                     "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events_%d", k);
-            rc = sqlite3_prepare_v3(ob->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                    &ob->rows_in[k], NULL);
+        for (int i = 0; i < SEG_STMT_COUNT; i++) {
+            char sql[512];
+            snprintf(sql, sizeof sql, segment_sql[i], k, k, k);
+            int rc = sqlite3_prepare_v3(ob->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                        &ob->segment_stmts[k][i], NULL);
+            if (rc != SQLITE_OK)
+                return sql_error(ob, ob->db, rc, "preparing statements", errstr, errstr_size);
         }
-        if (rc != SQLITE_OK)
-            return sql_error(ob, ob->db, rc, "preparing statements", errstr, errstr_size);
-        sqlite3_stmt *stmt = NULL;
-        snprintf(sql, sizeof sql, "SELECT COALESCE(MAX(seq), -1) FROM events_%d", k);
-        rc = sqlite3_prepare_v2(ob->db, sql, -1, &stmt, NULL);
-        if (rc != SQLITE_OK)
-            return sql_error(ob, ob->db, rc, "finding the newest event", errstr, errstr_size);
-        int64_t max_seq = -1;
-        int status = step_int(ob, ob->db, stmt, &max_seq, errstr, errstr_size);
-        sqlite3_finalize(stmt);
+        int64_t segment_newest = -1;
+        int status = step_int(ob, ob->db, ob->segment_stmts[k][SEG_NEWEST], &segment_newest,
+                              errstr, errstr_size);
         if (status != OUTBOX_OK)
             return status;
-        if (max_seq > newest) {
-            newest = max_seq;
+        if (segment_newest > newest) {
+            newest = segment_newest;
             atomic_store(&ob->current_segment, k);
         }
     }
     ob->next_rotation_check = OUTBOX_SEGMENT_ROWS;
-    return step_int(ob, ob->db, ob->rows_in[atomic_load(&ob->current_segment)],
+    return step_int(ob, ob->db, ob->segment_stmts[atomic_load(&ob->current_segment)][SEG_ROWS],
                     &ob->segment_rows, errstr, errstr_size);
 }
 
@@ -982,10 +996,9 @@ void outbox_destroy(struct outbox *ob)
     }
     for (int i = 0; i < WS_COUNT; i++)
         sqlite3_finalize(ob->ws[i]);
-    for (int k = 0; k < OUTBOX_SEGMENTS; k++) {
-        sqlite3_finalize(ob->insert_into[k]);
-        sqlite3_finalize(ob->rows_in[k]);
-    }
+    for (int k = 0; k < OUTBOX_SEGMENTS; k++)
+        for (int i = 0; i < SEG_STMT_COUNT; i++)
+            sqlite3_finalize(ob->segment_stmts[k][i]);
     if (ob->aux_db && ob->maintain_started)
         sqlite3_wal_checkpoint_v2(ob->aux_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     sqlite3_close(ob->aux_db);
@@ -1384,26 +1397,24 @@ int outbox_maintain(struct outbox *ob, int max_rows, int64_t *pruned_out, char *
     return maintain(ob, max_rows, false, pruned_out, errstr, errstr_size);
 }
 
-/* Runs a statement on one segment's table: sql has "%d" where the segment number goes. */
-static int segment_exec(struct outbox *ob, int segment, const char *sql, int64_t a, int64_t b,
-                        int *changes, char *errstr, size_t errstr_size)
-{
-    char text[512];
-    snprintf(text, sizeof text, sql, segment, segment, segment);
-    return exec_bound(ob, ob->db, text, a, b, NULL, changes, errstr, errstr_size);
-}
-
-static int segment_int(struct outbox *ob, int segment, const char *sql, int64_t *out,
+static int segment_int(struct outbox *ob, int segment, enum segment_stmt which, int64_t *out,
                        char *errstr, size_t errstr_size)
 {
-    char text[256];
-    snprintf(text, sizeof text, sql, segment);
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(ob->db, text, -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return sql_error(ob, ob->db, rc, text, errstr, errstr_size);
-    int status = step_int(ob, ob->db, stmt, out, errstr, errstr_size);
-    sqlite3_finalize(stmt);
+    return step_int(ob, ob->db, ob->segment_stmts[segment][which], out, errstr, errstr_size);
+}
+
+/* Runs a delete on one segment with ?1 = a and ?2 = b; *changes gets the rows deleted. */
+static int segment_delete(struct outbox *ob, int segment, enum segment_stmt which, int64_t a,
+                          int64_t b, int *changes, char *errstr, size_t errstr_size)
+{
+    sqlite3_stmt *stmt = ob->segment_stmts[segment][which];
+    int params = sqlite3_bind_parameter_count(stmt);
+    if (params >= 1)
+        sqlite3_bind_int64(stmt, 1, a);
+    if (params >= 2)
+        sqlite3_bind_int64(stmt, 2, b);
+    int status = step_done(ob, ob->db, stmt, errstr, errstr_size);
+    *changes = status == OUTBOX_OK ? sqlite3_changes(ob->db) : 0;
     return status;
 }
 
@@ -1418,21 +1429,16 @@ static int truncate_finished_segments(struct outbox *ob, int64_t floor, int64_t 
     for (int k = 0; k < OUTBOX_SEGMENTS; k++) {
         if (k == current)
             continue;
-        int64_t newest = -1;
-        int status = segment_int(ob, k, "SELECT COALESCE(MAX(seq), -1) FROM events_%d",
-                                 &newest, errstr, errstr_size);
-        int64_t rows = 0;
-        if (status == OUTBOX_OK && newest >= 0 && newest <= floor && max_rows > 0)
-            status = segment_int(ob, k,
-                                 "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events_%d",
-                                 &rows, errstr, errstr_size);
-        if (status == OUTBOX_OK && newest >= 0 && newest <= floor &&
-            (max_rows <= 0 || rows <= max_rows - *rows_out)) {
+        int64_t newest = -1, rows = 0;
+        int status = segment_int(ob, k, SEG_NEWEST, &newest, errstr, errstr_size);
+        bool finished = status == OUTBOX_OK && newest >= 0 && newest <= floor;
+        if (finished && max_rows > 0) {
+            status = segment_int(ob, k, SEG_ROWS, &rows, errstr, errstr_size);
+            finished = status == OUTBOX_OK && rows <= max_rows - *rows_out;
+        }
+        if (finished) {
             int changes = 0;
-            /* Without a WHERE clause SQLite frees the table's pages as they are, without
-             * visiting its rows one by one. */
-            status = segment_exec(ob, k, "DELETE FROM events_%d", 0, 0, &changes, errstr,
-                                  errstr_size);
+            status = segment_delete(ob, k, SEG_EMPTY, 0, 0, &changes, errstr, errstr_size);
             *rows_out += changes;
         }
         if (status != OUTBOX_OK)
@@ -1451,8 +1457,7 @@ static int oldest_seq(struct outbox *ob, unsigned segment_mask, int64_t *out, ch
         if (!(segment_mask & (1u << k)))
             continue;
         int64_t oldest = -1;
-        int status = segment_int(ob, k, "SELECT COALESCE(MIN(seq), -1) FROM events_%d",
-                                 &oldest, errstr, errstr_size);
+        int status = segment_int(ob, k, SEG_OLDEST, &oldest, errstr, errstr_size);
         if (status != OUTBOX_OK)
             return status;
         if (oldest >= 0 && (*out < 0 || oldest < *out))
@@ -1461,36 +1466,32 @@ static int oldest_seq(struct outbox *ob, unsigned segment_mask, int64_t *out, ch
     return OUTBOX_OK;
 }
 
-/* Deletes rows up to upto from the segments in segment_mask, then (when reached_floor)
- * up to `room` rows kept for one sink only that their sink has finished. */
+/* Deletes rows up to upto (none when upto < 0) from the segments in segment_mask, then
+ * (when reached_floor) up to what is left of batch of the rows kept for one sink only
+ * that their sink has finished. */
 static int delete_range(struct outbox *ob, unsigned segment_mask, int64_t upto, int64_t floor,
                         bool reached_floor, int batch, int *changes_out, int *targeted_out,
                         char *errstr, size_t errstr_size)
 {
     int status = OUTBOX_OK;
     *changes_out = *targeted_out = 0;
-    for (int k = 0; k < OUTBOX_SEGMENTS && status == OUTBOX_OK; k++) {
+    for (int k = 0; k < OUTBOX_SEGMENTS && status == OUTBOX_OK && upto >= 0; k++) {
         if (!(segment_mask & (1u << k)))
             continue;
         int changes = 0;
-        status = segment_exec(ob, k, "DELETE FROM events_%d WHERE seq <= ?1", upto, 0,
-                              &changes, errstr, errstr_size);
+        status = segment_delete(ob, k, SEG_DELETE_UPTO, upto, 0, &changes, errstr,
+                                errstr_size);
         *changes_out += changes;
     }
-    for (int k = 0; k < OUTBOX_SEGMENTS && status == OUTBOX_OK; k++) {
+    for (int k = 0; k < OUTBOX_SEGMENTS && status == OUTBOX_OK && reached_floor; k++) {
         int room = batch - *changes_out - *targeted_out;
-        if (!reached_floor || room <= 0)
+        if (room <= 0)
             break;
         if (!(segment_mask & (1u << k)))
             continue;
         int targeted = 0;
-        status = segment_exec(
-            ob, k,
-            "DELETE FROM events_%d WHERE seq IN (SELECT seq FROM events_%d"
-            " WHERE target IS NOT NULL AND seq > ?1 AND seq <= COALESCE("
-            " (SELECT c.seq FROM cursors c WHERE c.sink = events_%d.target), ?1)"
-            " ORDER BY seq LIMIT ?2)",
-            floor, room, &targeted, errstr, errstr_size);
+        status = segment_delete(ob, k, SEG_DELETE_TARGETED, floor, room, &targeted, errstr,
+                                errstr_size);
         *targeted_out += targeted;
     }
     return status;
@@ -1598,7 +1599,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         if (oldest >= 0 && oldest + batch - 1 < floor)
             upto = oldest + batch - 1;
         bool reached_floor = upto == floor;
-        if (status == OUTBOX_OK && (oldest <= floor || reached_floor))
+        if (status == OUTBOX_OK)
             status = delete_range(ob, segment_mask, oldest >= 0 && oldest <= floor ? upto : -1,
                                   floor, reached_floor, batch, &changes, &targeted, errstr,
                                   errstr_size);
