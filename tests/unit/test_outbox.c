@@ -660,6 +660,27 @@ static void test_wal_stays_bounded_under_sustained_writes(void)
     outbox_destroy(ob);
 }
 
+/* The relay's service loop for load_ms: batches of 20 events with data_pad bytes of padding,
+ * a commit whenever one falls due, pause_us between batches. Returns the events appended;
+ * *refused_batches (may be NULL) counts batches the outbox did not take whole. */
+static int append_for(struct outbox *ob, int64_t load_ms, int data_pad, int pause_us,
+                      int *refused_batches)
+{
+    char err[512];
+    int appended = 0;
+    int64_t load_end = time_mono_ms() + load_ms;
+    while (time_mono_ms() < load_end) {
+        int n = append_n(ob, 20, "c", data_pad);
+        appended += n;
+        if (n < 20 && refused_batches)
+            (*refused_batches)++;
+        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
+        if (pause_us > 0)
+            usleep((useconds_t)pause_us);
+    }
+    return appended;
+}
+
 /* The relay's service loop under full load: a writer that never pauses, committing at the
  * relay's default interval, and a sink right behind it. The pruner must delete as fast as
  * events arrive. It sized its batches by what the writer committed while it waited at most
@@ -675,12 +696,7 @@ static void test_pruning_keeps_up_with_a_busy_writer(void)
     pthread_t thread;
     struct outbox *ob = open_followed(path, 5, 0, &follower, &thread);
     REQUIRE(ob != NULL);
-    int appended = 0;
-    int64_t load_end = time_mono_ms() + 2000;
-    while (time_mono_ms() < load_end) {
-        appended += append_n(ob, 20, "c", 300);
-        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
-    }
+    int appended = append_for(ob, 2000, 300, 0, NULL);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
     int64_t left_at_end = count_rows(path);
     /* The sink keeps reading; the writer goes on committing its cursor moves. */
@@ -712,23 +728,16 @@ static void test_pruning_keeps_up_with_a_busy_writer(void)
  * must go before they reach the high-water mark, though the writer never pauses. */
 static void test_small_budget_is_not_filled_by_delivered_rows(void)
 {
-    char path[300], err[512] = "";
+    char path[300];
     fresh_path(path, sizeof path);
     struct follower follower = {0};
     pthread_t thread;
     const int64_t budget = 2 * 1024 * 1024; /* about 3,500 of these events */
     struct outbox *ob = open_followed(path, 5, budget, &follower, &thread);
     REQUIRE(ob != NULL);
-    int appended = 0, refused = 0;
-    int64_t load_end = time_mono_ms() + 1500;
-    while (time_mono_ms() < load_end) {
-        int n = append_n(ob, 20, "c", 500);
-        appended += n;
-        if (n < 20)
-            refused++;
-        CHECK_EQ_INT(outbox_flush_due(ob, time_mono_ms(), err, sizeof err), OUTBOX_OK);
-        usleep(1000); /* about the relay's pace, so the follower keeps up */
-    }
+    int refused = 0;
+    /* A pause of 1 ms: about the relay's pace, so the follower keeps up. */
+    int appended = append_for(ob, 1500, 500, 1000, &refused);
     atomic_store(&follower.stop, true);
     pthread_join(thread, NULL);
     printf("# appended %d events of 560 bytes into a 2 MiB budget; pressure went up %llu"
