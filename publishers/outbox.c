@@ -1572,6 +1572,14 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
             if (appended * 2 > batch)
                 batch = appended * 2 > PRUNE_MAX_BATCH ? PRUNE_MAX_BATCH : (int)appended * 2;
         }
+        int truncated = 0;
+        status = truncate_finished_segments(ob, floor, max_rows > 0 ? max_rows - pruned : 0,
+                                            &truncated, errstr, errstr_size);
+        pruned += truncated;
+        if (status != OUTBOX_OK || (max_rows > 0 && pruned >= max_rows)) {
+            aux_write_unlock(ob);
+            break;
+        }
         if (max_rows > 0 && max_rows - pruned < batch)
             batch = (int)(max_rows - pruned);
         /* Under load the writer's own segment is left to be emptied whole once the
@@ -1580,10 +1588,6 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         unsigned segment_mask = (1u << OUTBOX_SEGMENTS) - 1;
         if (yield_to_writer && !writer_quiet && !budget_is_tight(ob))
             segment_mask &= ~(1u << atomic_load(&ob->current_segment));
-        int truncated = 0;
-        status = truncate_finished_segments(ob, floor, max_rows > 0 ? max_rows - pruned : 0,
-                                            &truncated, errstr, errstr_size);
-        pruned += truncated;
         int64_t started_us = time_mono_us();
         int changes = 0, targeted = 0;
         /* One short transaction per batch keeps the writer's wait short. It goes through
@@ -1593,8 +1597,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
          * batch's seqs first cost a third more. Gaps (rows pruned for their one target)
          * can make a range delete fewer rows than the batch without reaching the floor. */
         int64_t oldest = -1;
-        if (status == OUTBOX_OK)
-            status = oldest_seq(ob, segment_mask, &oldest, errstr, errstr_size);
+        status = oldest_seq(ob, segment_mask, &oldest, errstr, errstr_size);
         int64_t upto = floor;
         if (oldest >= 0 && oldest + batch - 1 < floor)
             upto = oldest + batch - 1;

@@ -461,6 +461,32 @@ static void test_finished_segments_are_emptied_whole(void)
     outbox_destroy(ob);
 }
 
+/* A bounded prune counts the segments it empties against its bound: four rows past one
+ * segment, with more delivered, prunes exactly that many. */
+static void test_bounded_prune_counts_emptied_segments(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    const int events = 3 * OUTBOX_SEGMENT_ROWS;
+    int appended = 0;
+    while (appended < events)
+        appended += append_n(ob, 1024, "s", 10);
+    CHECK_EQ_INT(appended, events);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t pruned = -1;
+    CHECK_EQ_INT(outbox_maintain(ob, OUTBOX_SEGMENT_ROWS + 4, &pruned, err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(pruned, OUTBOX_SEGMENT_ROWS + 4);
+    CHECK_EQ_INT(count_rows(path), events - OUTBOX_SEGMENT_ROWS - 4);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
 /* An outbox written by the version that kept every event in one table: its events, cursor
  * and sequence carry over. */
 static void test_single_table_outbox_is_upgraded(void)
@@ -1291,6 +1317,7 @@ int main(void)
     RUN(test_pruning_never_reuses_seqs);
     RUN(test_pruning_does_not_rewrite_freed_pages);
     RUN(test_finished_segments_are_emptied_whole);
+    RUN(test_bounded_prune_counts_emptied_segments);
     RUN(test_single_table_outbox_is_upgraded);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
