@@ -76,7 +76,6 @@
  * its pages at least a third full), so pruning rewrote most pages the writer had written:
  * 10,000 events of 540 bytes in 16 KiB pages, 7.3 MB of WAL; emptying the table wrote
  * 66 KB. The view `events` shows them as one table, in seq order when asked. */
-#define OUTBOX_SEGMENTS 4
 #define EVENT_COLUMNS                                                                      \
     "(seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"                      \
     " family INTEGER NOT NULL, subject TEXT NOT NULL, source TEXT NOT NULL,"               \
@@ -161,8 +160,11 @@ enum segment_stmt {
 static const char *const segment_sql[SEG_STMT_COUNT] = {
     [SEG_INSERT] = "INSERT INTO events_%d(seq, id, type, family, subject, source, time_ms,"
                    " data, target) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    /* an estimate, never below the count: seqs are unique */
-    [SEG_ROWS] = "SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM events_%d",
+    /* An estimate, never below the count: seqs are unique. Each bound is its own
+     * subquery because SQLite finds a lone MIN() or MAX() from the rowid's b-tree in a
+     * few pages, but scans the whole table for an expression of both. */
+    [SEG_ROWS] = "SELECT COALESCE((SELECT MAX(seq) FROM events_%d)"
+                 " - (SELECT MIN(seq) FROM events_%d) + 1, 0)",
     [SEG_NEWEST] = "SELECT COALESCE(MAX(seq), -1) FROM events_%d",
     [SEG_OLDEST] = "SELECT COALESCE(MIN(seq), -1) FROM events_%d",
     /* Without a WHERE clause SQLite frees the table's pages as they are, without visiting
@@ -1219,6 +1221,18 @@ bool outbox_pressure(const struct outbox *ob) { return ob->pressure; }
 uint64_t outbox_pressure_episodes(const struct outbox *ob) { return ob->pressure_episodes; }
 int64_t outbox_used_bytes(const struct outbox *ob) { return ob->used_bytes; }
 
+uint64_t outbox_full_scan_rows(const struct outbox *ob)
+{
+    uint64_t rows = 0;
+    for (int i = 0; i < WS_COUNT; i++)
+        rows += (uint64_t)sqlite3_stmt_status(ob->ws[i], SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    for (int k = 0; k < OUTBOX_SEGMENTS; k++)
+        for (int i = 0; i < SEG_STMT_COUNT; i++)
+            rows += (uint64_t)sqlite3_stmt_status(ob->segment_stmts[k][i],
+                                                  SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    return rows;
+}
+
 int64_t outbox_committed_seq(const struct outbox *ob)
 {
     struct outbox *mutable_ob = (struct outbox *)ob;
@@ -1936,6 +1950,11 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
     sqlite3_reset(stmt);
     *count_out = count;
     return OUTBOX_OK;
+}
+
+uint64_t outbox_reader_full_scan_rows(const struct outbox_reader *reader)
+{
+    return (uint64_t)sqlite3_stmt_status(reader->fetch, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
 }
 
 void outbox_records_free(struct outbox_record *records, int count)

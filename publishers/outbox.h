@@ -66,6 +66,9 @@ struct outbox_options {
     void *pressure_opaque;
 };
 
+/* Events live in OUTBOX_SEGMENTS tables, filled in turn to OUTBOX_SEGMENT_ROWS rows each
+ * (docs/outbox.md). */
+#define OUTBOX_SEGMENTS 4
 #define OUTBOX_SEGMENT_ROWS 4096
 
 struct outbox;
@@ -124,6 +127,12 @@ uint64_t outbox_wal_restarts(const struct outbox *ob);
 /* Size of the write-ahead log file (0 when there is none). It is reused, not shrunk, after
  * a restart, and stays near OUTBOX_JOURNAL_LIMIT under any steady load. */
 int64_t outbox_wal_bytes(const struct outbox *ob);
+/* Rows SQLite stepped through in full table scans by the statements the outbox keeps
+ * prepared on the writer's connection (appends, rotation, cursors, pruning). Each finds
+ * its rows through a b-tree, so this stays 0: a scan there would cost in proportion to
+ * the backlog on every append or pruning round. For tests and diagnostics; not while
+ * the maintenance thread runs. */
+uint64_t outbox_full_scan_rows(const struct outbox *ob);
 
 /* ---- shared, any thread ----------------------------------------------------- */
 
@@ -188,6 +197,9 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
                         struct outbox_record *records, int *count_out, char *errstr,
                         size_t errstr_size);
 void outbox_records_free(struct outbox_record *records, int count);
+/* Rows the reader's fetch stepped through in full table scans: 0, as for the writer's
+ * statements (outbox_full_scan_rows). */
+uint64_t outbox_reader_full_scan_rows(const struct outbox_reader *reader);
 /* Posts the cursor (it never moves backwards); the writer's next commit stores it. */
 int outbox_reader_set_cursor(struct outbox_reader *reader, int64_t seq, char *errstr,
                              size_t errstr_size);

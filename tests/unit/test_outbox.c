@@ -487,6 +487,56 @@ static void test_bounded_prune_counts_emptied_segments(void)
     outbox_destroy(ob);
 }
 
+/* With a sink that never moves, the writer wraps round to a segment that still holds
+ * events and looks at it again every few hundred appends; then the sink catches up part
+ * way and pruning runs, bounded and not. None of that, nor reading, may scan a table:
+ * a scan costs in proportion to the backlog each time. */
+static void test_no_statement_scans_the_backlog(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    const int events = OUTBOX_SEGMENTS * OUTBOX_SEGMENT_ROWS + OUTBOX_SEGMENT_ROWS / 2;
+    int appended = 0;
+    while (appended < events)
+        appended += append_n(ob, 1024, "s", 200);
+    struct relay_event *targeted = relay_event_create("t-1", "cx.outbound.campaign.progress",
+                                                      "src", "t", 1, EVENT_FAMILY_STATE,
+                                                      "{}");
+    CHECK_EQ_INT(outbox_append(ob, targeted, "a", NULL, err, sizeof err), OUTBOX_OK);
+    relay_event_free(targeted);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+
+    struct outbox_record recs[1000];
+    int64_t after = 0;
+    for (int n; (n = fetch_all(reader, after, recs, 1000)) > 0;) {
+        after = recs[n - 1].seq;
+        outbox_records_free(recs, n);
+    }
+    CHECK_EQ_INT(after, events + 1);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, 2 * OUTBOX_SEGMENT_ROWS + 100, err,
+                                          sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    int64_t pruned = 0, more = 0;
+    CHECK_EQ_INT(outbox_maintain(ob, OUTBOX_SEGMENT_ROWS + 50, &pruned, err, sizeof err),
+                 OUTBOX_OK);
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &more, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(pruned + more, 2 * OUTBOX_SEGMENT_ROWS + 100);
+    CHECK_EQ_INT(outbox_reader_set_cursor(reader, events + 1, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(outbox_maintain(ob, 0, &more, err, sizeof err), OUTBOX_OK);
+    CHECK_EQ_INT(count_rows(path), 0);
+
+    CHECK_EQ_INT(outbox_full_scan_rows(ob), 0);
+    CHECK_EQ_INT(outbox_reader_full_scan_rows(reader), 0);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
 /* An outbox written by the version that kept every event in one table: its events, cursor
  * and sequence carry over. */
 static void test_single_table_outbox_is_upgraded(void)
@@ -1318,6 +1368,7 @@ int main(void)
     RUN(test_pruning_does_not_rewrite_freed_pages);
     RUN(test_finished_segments_are_emptied_whole);
     RUN(test_bounded_prune_counts_emptied_segments);
+    RUN(test_no_statement_scans_the_backlog);
     RUN(test_single_table_outbox_is_upgraded);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
