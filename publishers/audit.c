@@ -6,6 +6,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1093,6 +1094,7 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
     sealed.data = prep->sealed.data;
     sealed.data_len = prep->sealed.len;
     sealed.seal = NULL;
+    atomic_init(&sealed.refs, 0); /* a view: its data is the chain's buffer */
     return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
 }
 

@@ -1,5 +1,6 @@
 #include "publishers/event.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,13 +38,35 @@ struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
     event->time_ms = time_ms;
     event->family = family;
     event->data = data;
+    atomic_init(&event->refs, 1);
     return event;
+}
+
+struct relay_event *relay_event_share(const struct relay_event *event)
+{
+    struct relay_event *owned = (struct relay_event *)event;
+    if (atomic_load_explicit(&owned->refs, memory_order_relaxed) > 0) {
+        atomic_fetch_add_explicit(&owned->refs, 1, memory_order_relaxed);
+        return owned;
+    }
+    struct relay_event *copy = relay_event_create(event->id, event->type, event->source,
+                                                  event->subject, event->time_ms,
+                                                  event->family, event->data);
+    if (!copy)
+        abort(); /* the view was a valid event: only its strings were borrowed */
+    copy->data_len = event->data_len;
+    return copy;
 }
 
 void relay_event_free(struct relay_event *event)
 {
     if (!event)
         return;
+    /* The release pairs with the acquire of the owner that frees: whatever an owner
+     * did with the event happens before its strings are freed. */
+    if (atomic_fetch_sub_explicit(&event->refs, 1, memory_order_release) > 1)
+        return;
+    atomic_thread_fence(memory_order_acquire);
     free(event->id);
     free(event->type);
     free(event->source);

@@ -40,6 +40,10 @@ struct relay_event {
     /* Audit events only, optional: the seal's layout, computed where the event was
      * built (publishers/audit.h). Owned by the event. */
     struct audit_seal_prep *seal;
+    /* Owners of a heap event (relay_event_create/adopt set 1; relay_event_share adds
+     * one). 0 marks a view that borrows its strings (a struct on the stack): sharing
+     * one copies it. */
+    _Atomic int refs;
 };
 
 static inline size_t relay_event_data_len(const struct relay_event *event)
@@ -57,7 +61,12 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
 struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
                                       const char *subject, int64_t time_ms,
                                       enum event_family family, char *data);
+/* Drops one owner; the last frees the event. */
 void relay_event_free(struct relay_event *event);
+/* Another owner for a heap event (the same pointer), or a heap copy of a borrowed view.
+ * A shared event is read-only for every owner, on any thread: nothing may change it
+ * once it has been shared. */
+struct relay_event *relay_event_share(const struct relay_event *event);
 
 /* Appends the CloudEvents structured-mode JSON (application/cloudevents+json) with
  * `partitionkey` set to the subject. Used by the webhook and file sinks. */

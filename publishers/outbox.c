@@ -178,6 +178,22 @@ static const char *const segment_sql[SEG_STMT_COUNT] = {
         " ORDER BY seq LIMIT ?2)",
 };
 
+/* The events this process committed last stay in memory (the "hot window") for the
+ * readers that follow the writer closely: such a reader takes them from there instead
+ * of reading them back through SQLite, which at full load was half of a sink thread
+ * (a fresh read transaction after every commit drops the reader's page cache, so each
+ * fetch re-read its pages from the WAL). The window keeps what some live reader has not
+ * fetched yet, up to these bounds; a reader further behind reads from the database. */
+_Static_assert((OUTBOX_HOT_EVENTS & (OUTBOX_HOT_EVENTS - 1)) == 0,
+               "the hot window's ring is indexed by masking");
+
+struct hot_entry {
+    int64_t seq;
+    struct relay_event *event; /* shared: one owner */
+    char *target;              /* NULL: for every sink */
+    int64_t bytes;
+};
+
 /* A metadata write held back until the commit (the audit head changes with every audit
  * event; writing it once per transaction is enough). Entries are kept and reused. */
 #define STAGED_META_MAX 4
@@ -260,6 +276,20 @@ struct outbox {
     /* The segment the writer appends to; changed by the writer inside its transaction,
      * read by pruning under write_lock. */
     _Atomic int current_segment;
+
+    /* The hot window: a ring of OUTBOX_HOT_EVENTS entries holding the consecutive seqs
+     * hot_first_seq .. hot_first_seq + hot_count - 1, all committed; and the readers
+     * whose progress decides what it may drop. Under hot_mu. */
+    pthread_mutex_t hot_mu;
+    struct hot_entry *hot;
+    size_t hot_head, hot_count;
+    int64_t hot_first_seq; /* with no entries, the seq the next one must have */
+    int64_t hot_bytes;
+    struct outbox_reader **hot_readers;
+    size_t hot_reader_count;
+    /* Writer only: the open transaction's events, published to the window at commit. */
+    struct hot_entry *hot_pending;
+    size_t hot_pending_count, hot_pending_cap;
 };
 
 struct outbox_reader {
@@ -269,6 +299,13 @@ struct outbox_reader {
     sqlite3 *db;
     sqlite3_stmt *fetch;
     int64_t cursor;
+    /* Under ob->hot_mu: the highest seq the reader has looked at, which lets the window
+     * drop what every reader is past; and where its last fetch ended: the last record
+     * it was given and the last seq it looked at (records between were for other
+     * sinks), so a fetch after that record can resume past them. */
+    int64_t hot_fetched, hot_returned, hot_scanned;
+    /* Written by the reader's thread, read by any (metrics). */
+    _Atomic uint64_t rows_from_memory, rows_from_disk;
 };
 
 /* Formats an SQLite failure; a full disk maps to OUTBOX_FULL. */
@@ -446,6 +483,155 @@ static int measure_live_bytes(struct outbox *ob, sqlite3 *db, int64_t *used, cha
     return OUTBOX_OK;
 }
 
+/* ---- the hot window --------------------------------------------------------------- */
+
+static struct hot_entry *hot_at(struct outbox *ob, size_t i)
+{
+    return &ob->hot[(ob->hot_head + i) & (OUTBOX_HOT_EVENTS - 1)];
+}
+
+static void hot_entry_release(struct hot_entry *entry)
+{
+    relay_event_free(entry->event);
+    free(entry->target);
+}
+
+/* Under hot_mu. */
+static void hot_drop_oldest(struct outbox *ob)
+{
+    struct hot_entry *oldest = hot_at(ob, 0);
+    ob->hot_bytes -= oldest->bytes;
+    hot_entry_release(oldest);
+    ob->hot_head = (ob->hot_head + 1) & (OUTBOX_HOT_EVENTS - 1);
+    ob->hot_count--;
+    ob->hot_first_seq++;
+}
+
+/* Drops what every live reader has fetched; under hot_mu. */
+static void hot_trim_fetched(struct outbox *ob)
+{
+    int64_t floor = INT64_MAX;
+    for (size_t i = 0; i < ob->hot_reader_count; i++)
+        if (ob->hot_readers[i]->hot_fetched < floor)
+            floor = ob->hot_readers[i]->hot_fetched;
+    while (ob->hot_count > 0 && ob->hot_first_seq <= floor)
+        hot_drop_oldest(ob);
+}
+
+/* Writer: remembers an event of the open transaction. */
+static void hot_stage(struct outbox *ob, int64_t seq, const struct relay_event *event,
+                      const char *target, size_t data_len, int64_t bytes)
+{
+    if (ob->hot_pending_count == ob->hot_pending_cap) {
+        size_t cap = ob->hot_pending_cap ? 2 * ob->hot_pending_cap : 256;
+        struct hot_entry *grown = realloc(ob->hot_pending, cap * sizeof *grown);
+        if (!grown)
+            abort();
+        ob->hot_pending = grown;
+        ob->hot_pending_cap = cap;
+    }
+    /* Records carry their data's length (relay_event_data_len): measured here once,
+     * before the event is shared and becomes read-only. */
+    if (event->data_len == 0)
+        ((struct relay_event *)event)->data_len = data_len;
+    ob->hot_pending[ob->hot_pending_count++] = (struct hot_entry){
+        .seq = seq,
+        .event = relay_event_share(event),
+        .target = target ? xstrdup(target) : NULL,
+        .bytes = bytes,
+    };
+}
+
+/* Writer, after a rollback: the staged events were never stored. */
+static void hot_discard_staged(struct outbox *ob)
+{
+    for (size_t i = 0; i < ob->hot_pending_count; i++)
+        hot_entry_release(&ob->hot_pending[i]);
+    ob->hot_pending_count = 0;
+}
+
+/* Writer, after its commit: the staged events join the window. A seq that does not
+ * follow the window's last (another process appended between our commits: dlq
+ * replay) empties it first, so what it holds stays consecutive and readers take the
+ * gap from the database. */
+static void hot_publish_staged(struct outbox *ob)
+{
+    if (ob->hot_pending_count == 0)
+        return;
+    pthread_mutex_lock(&ob->hot_mu);
+    for (size_t i = 0; i < ob->hot_pending_count; i++) {
+        struct hot_entry *entry = &ob->hot_pending[i];
+        if (entry->seq != ob->hot_first_seq + (int64_t)ob->hot_count) {
+            while (ob->hot_count > 0)
+                hot_drop_oldest(ob);
+            ob->hot_first_seq = entry->seq;
+        }
+        if (ob->hot_count == OUTBOX_HOT_EVENTS)
+            hot_drop_oldest(ob);
+        *hot_at(ob, ob->hot_count) = *entry;
+        ob->hot_count++;
+        ob->hot_bytes += entry->bytes;
+    }
+    while (ob->hot_bytes > OUTBOX_HOT_BYTES && ob->hot_count > 0)
+        hot_drop_oldest(ob);
+    hot_trim_fetched(ob);
+    pthread_mutex_unlock(&ob->hot_mu);
+    ob->hot_pending_count = 0;
+}
+
+/* Every sink has finished the events through floor: pruning may delete them, so the
+ * window must not hand them out again. */
+static void hot_drop_through(struct outbox *ob, int64_t floor)
+{
+    pthread_mutex_lock(&ob->hot_mu);
+    while (ob->hot_count > 0 && ob->hot_first_seq <= floor)
+        hot_drop_oldest(ob);
+    pthread_mutex_unlock(&ob->hot_mu);
+}
+
+/* Notes that the database gave reader records through seq. */
+static void hot_note_fetched(struct outbox_reader *reader, int64_t seq)
+{
+    struct outbox *ob = reader->ob;
+    pthread_mutex_lock(&ob->hot_mu);
+    reader->hot_returned = reader->hot_scanned = seq;
+    if (seq > reader->hot_fetched)
+        reader->hot_fetched = seq;
+    pthread_mutex_unlock(&ob->hot_mu);
+}
+
+/* Fills records from the window when it holds what follows after_seq for this reader;
+ * returns how many (0: the window cannot answer, or has nothing new for this sink). A
+ * reader asking after the last record it was given starts past what it already
+ * scanned: the rows between were for other sinks, and may have left the window. */
+static int hot_fetch(struct outbox_reader *reader, int64_t after_seq, int max,
+                     struct outbox_record *records)
+{
+    struct outbox *ob = reader->ob;
+    int count = 0;
+    pthread_mutex_lock(&ob->hot_mu);
+    int64_t seq = after_seq + 1;
+    if (after_seq == reader->hot_returned && reader->hot_scanned > after_seq)
+        seq = reader->hot_scanned + 1;
+    int64_t last = ob->hot_first_seq + (int64_t)ob->hot_count - 1;
+    if (ob->hot_count > 0 && seq >= ob->hot_first_seq && seq <= last) {
+        for (; seq <= last && count < max; seq++) {
+            struct hot_entry *entry = hot_at(ob, (size_t)(seq - ob->hot_first_seq));
+            if (entry->target && strcmp(entry->target, reader->sink) != 0)
+                continue;
+            records[count].seq = seq;
+            records[count].event = relay_event_share(entry->event);
+            count++;
+        }
+        reader->hot_returned = count > 0 ? records[count - 1].seq : after_seq;
+        reader->hot_scanned = seq - 1;
+        if (seq - 1 > reader->hot_fetched)
+            reader->hot_fetched = seq - 1;
+    }
+    pthread_mutex_unlock(&ob->hot_mu);
+    return count;
+}
+
 /* ---- writer transaction ---------------------------------------------------------- */
 
 static bool caller_is_writer_in_txn(struct outbox *ob)
@@ -482,6 +668,7 @@ static struct staged_meta *find_staged_meta(struct outbox *ob, const char *key)
 static void writer_after_rollback(struct outbox *ob)
 {
     drop_staged_meta(ob);
+    hot_discard_staged(ob);
     ob->in_txn = false;
     ob->pending = ob->pending_events = 0;
     ob->pending_bytes = 0;
@@ -598,6 +785,8 @@ static int writer_commit(struct outbox *ob, char *errstr, size_t errstr_size)
     ob->pending_bytes = 0;
     struct dead_letter_item *done_dead = ob->dead_in_txn;
     ob->dead_in_txn = NULL;
+    /* Before readers hear of the commit, so the ones it wakes find it in memory. */
+    hot_publish_staged(ob);
     pthread_mutex_lock(&ob->mu);
     for (size_t i = 0; i < ob->slot_count; i++)
         ob->slots[i].written = ob->slots[i].writing;
@@ -686,6 +875,7 @@ static int insert_measured_event(struct outbox *ob, const struct relay_event *ev
         writer_check_rollback(ob);
         return status;
     }
+    hot_stage(ob, seq, event, target, t->data, t->size_estimate);
     ob->segment_rows++;
     ob->next_seq = seq + 1;
     ob->pending++;
@@ -893,6 +1083,8 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
     pthread_mutex_init(&ob->write_lock, NULL);
     pthread_mutex_init(&ob->aux_mu, NULL);
     pthread_mutex_init(&ob->query_mu, NULL);
+    pthread_mutex_init(&ob->hot_mu, NULL);
+    ob->hot = xcalloc(OUTBOX_HOT_EVENTS, sizeof *ob->hot);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -949,6 +1141,7 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
     if (step_int(ob, ob->db, ob->ws[WS_MAX_SEQ], &last, errstr, errstr_size) != OUTBOX_OK)
         goto fail;
     ob->committed_seq = last;
+    ob->hot_first_seq = last + 1;
     ob->next_seq = last + 1;
     int64_t used = 0;
     if (measure_live_bytes(ob, ob->db, &used, errstr, errstr_size) != OUTBOX_OK)
@@ -1023,6 +1216,13 @@ void outbox_destroy(struct outbox *ob)
     pthread_mutex_destroy(&ob->write_lock);
     pthread_mutex_destroy(&ob->aux_mu);
     pthread_mutex_destroy(&ob->query_mu);
+    while (ob->hot_count > 0)
+        hot_drop_oldest(ob);
+    hot_discard_staged(ob);
+    free(ob->hot);
+    free(ob->hot_pending);
+    free(ob->hot_readers);
+    pthread_mutex_destroy(&ob->hot_mu);
     free(ob->path);
     free(ob);
 }
@@ -1575,6 +1775,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         pthread_mutex_unlock(&ob->aux_mu);
         if (status != OUTBOX_OK || floor < 0)
             break;
+        hot_drop_through(ob, floor);
         status = aux_write_lock(ob, errstr, errstr_size);
         if (status != OUTBOX_OK)
             break;
@@ -1874,6 +2075,16 @@ struct outbox_reader *outbox_reader_create(struct outbox *ob, const char *sink, 
         reader->cursor = s->posted;
     reader->slot = slot;
     pthread_mutex_unlock(&ob->mu);
+
+    pthread_mutex_lock(&ob->hot_mu);
+    struct outbox_reader **readers =
+        realloc(ob->hot_readers, (ob->hot_reader_count + 1) * sizeof *readers);
+    if (!readers)
+        abort();
+    ob->hot_readers = readers;
+    reader->hot_fetched = reader->hot_returned = reader->hot_scanned = reader->cursor;
+    ob->hot_readers[ob->hot_reader_count++] = reader;
+    pthread_mutex_unlock(&ob->hot_mu);
     return reader;
 
 fail:
@@ -1885,6 +2096,16 @@ void outbox_reader_destroy(struct outbox_reader *reader)
 {
     if (!reader)
         return;
+    struct outbox *ob = reader->ob;
+    pthread_mutex_lock(&ob->hot_mu);
+    for (size_t i = 0; i < ob->hot_reader_count; i++) {
+        if (ob->hot_readers[i] == reader) {
+            ob->hot_readers[i] = ob->hot_readers[--ob->hot_reader_count];
+            hot_trim_fetched(ob);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ob->hot_mu);
     sqlite3_finalize(reader->fetch);
     sqlite3_close(reader->db);
     free(reader->sink);
@@ -1918,6 +2139,13 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
                         size_t errstr_size)
 {
     *count_out = 0;
+    int from_memory = hot_fetch(reader, after_seq, max, records);
+    if (from_memory > 0) {
+        atomic_fetch_add_explicit(&reader->rows_from_memory, (uint64_t)from_memory,
+                                  memory_order_relaxed);
+        *count_out = from_memory;
+        return OUTBOX_OK;
+    }
     sqlite3_stmt *stmt = reader->fetch;
     sqlite3_bind_int64(stmt, 1, after_seq);
     sqlite3_bind_text(stmt, 2, reader->sink, -1, SQLITE_STATIC);
@@ -1927,6 +2155,7 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
         struct relay_event *event = calloc(1, sizeof *event);
         if (!event)
             abort();
+        atomic_init(&event->refs, 1);
         event->id = column_dup(stmt, 1);
         event->type = column_dup(stmt, 2);
         int family = sqlite3_column_int(stmt, 3);
@@ -1949,7 +2178,22 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
     }
     sqlite3_reset(stmt);
     *count_out = count;
+    if (count > 0) {
+        atomic_fetch_add_explicit(&reader->rows_from_disk, (uint64_t)count,
+                                  memory_order_relaxed);
+        hot_note_fetched(reader, records[count - 1].seq);
+    }
     return OUTBOX_OK;
+}
+
+uint64_t outbox_reader_rows_from_memory(const struct outbox_reader *reader)
+{
+    return atomic_load_explicit(&reader->rows_from_memory, memory_order_relaxed);
+}
+
+uint64_t outbox_reader_rows_from_disk(const struct outbox_reader *reader)
+{
+    return atomic_load_explicit(&reader->rows_from_disk, memory_order_relaxed);
 }
 
 uint64_t outbox_reader_full_scan_rows(const struct outbox_reader *reader)

@@ -13,6 +13,12 @@
  *  - Sinks only ever see committed events: each reader (one per sink runner thread)
  *    has its own connection. Sequence numbers are assigned in append order, are dense
  *    over committed events and are never reused once committed.
+ *  - The events this process committed last stay in memory (the hot window, up to
+ *    OUTBOX_HOT_EVENTS and OUTBOX_HOT_BYTES) until every live reader has fetched them:
+ *    a reader close behind the writer is answered from there, one further behind from
+ *    its connection, with the same records either way. outbox_append keeps a shared
+ *    reference to a heap event (relay_event_share), so the caller must not change the
+ *    event after appending it; it may free it as usual.
  *  - A sink's cursor is the highest seq it has finished; it only moves through
  *    outbox_reader_set_cursor(). Cursor moves and dead letters posted by readers are
  *    written by the writer's next commit, so SQLite has a single writer on the hot
@@ -70,6 +76,10 @@ struct outbox_options {
  * (docs/outbox.md). */
 #define OUTBOX_SEGMENTS 4
 #define OUTBOX_SEGMENT_ROWS 4096
+/* The hot window: the last events this process committed, kept in memory while some
+ * reader has still to fetch them, up to this many events and bytes. */
+#define OUTBOX_HOT_EVENTS 8192
+#define OUTBOX_HOT_BYTES (4 * 1024 * 1024)
 
 struct outbox;
 struct outbox_reader;
@@ -197,6 +207,11 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
                         struct outbox_record *records, int *count_out, char *errstr,
                         size_t errstr_size);
 void outbox_records_free(struct outbox_record *records, int count);
+/* Rows the reader's fetches took from the hot window, and rows they read from the
+ * database: a reader takes from memory while it keeps within the window of the writer,
+ * from the database when further behind. Any thread. */
+uint64_t outbox_reader_rows_from_memory(const struct outbox_reader *reader);
+uint64_t outbox_reader_rows_from_disk(const struct outbox_reader *reader);
 /* Rows the reader's fetch stepped through in full table scans: 0, as for the writer's
  * statements (outbox_full_scan_rows). */
 uint64_t outbox_reader_full_scan_rows(const struct outbox_reader *reader);

@@ -537,6 +537,259 @@ static void test_no_statement_scans_the_backlog(void)
     outbox_destroy(ob);
 }
 
+/* One record as a line: what a sink sees of it. */
+static void describe_record(const struct outbox_record *rec, struct strbuf *out)
+{
+    char line[160];
+    snprintf(line, sizeof line, "%lld %s %s %s %lld %d ", (long long)rec->seq,
+             rec->event->id, rec->event->type, rec->event->subject,
+             (long long)rec->event->time_ms, (int)rec->event->family);
+    strbuf_append(out, line);
+    strbuf_append(out, rec->event->source);
+    strbuf_append_char(out, ' ');
+    strbuf_append_len(out, rec->event->data, relay_event_data_len(rec->event));
+    strbuf_append_char(out, '\n');
+}
+
+/* Fetches everything after `after` in batches of `batch`, describing each record. */
+static int64_t read_described(struct outbox_reader *reader, int64_t after, int batch,
+                              struct strbuf *out)
+{
+    struct outbox_record recs[500];
+    for (int n; (n = fetch_all(reader, after, recs, batch)) > 0;) {
+        for (int i = 0; i < n; i++)
+            describe_record(&recs[i], out);
+        after = recs[n - 1].seq;
+        outbox_records_free(recs, n);
+    }
+    return after;
+}
+
+static int append_targeted(struct outbox *ob, const char *id, const char *target)
+{
+    char err[512];
+    struct relay_event *ev = relay_event_create(id, "cx.outbound.alert.dead_letter", "src",
+                                                "", 7, EVENT_FAMILY_ALERT, "{\"to\":1}");
+    int status = outbox_append(ob, ev, target, NULL, err, sizeof err);
+    relay_event_free(ev);
+    return status;
+}
+
+/* Readers that keep up take the events from memory, and see exactly what the database
+ * holds: the same records a reader of the reopened file reads back, targeted rows
+ * included. */
+static void test_readers_close_behind_read_from_memory(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *a = outbox_reader_create(ob, "a", err, sizeof err);
+    struct outbox_reader *b = outbox_reader_create(ob, "b", err, sizeof err);
+    REQUIRE(a != NULL && b != NULL);
+    struct strbuf seen_a, seen_b, stored_a, stored_b;
+    strbuf_init(&seen_a);
+    strbuf_init(&seen_b);
+    strbuf_init(&stored_a);
+    strbuf_init(&stored_b);
+    int64_t after_a = 0, after_b = 0;
+    for (int round = 0; round < 5; round++) {
+        CHECK_EQ_INT(append_n(ob, 150, round % 2 ? "odd" : "even", 300), 150);
+        CHECK_EQ_INT(append_targeted(ob, round % 2 ? "for-a" : "for-b", round % 2 ? "a" : "b"),
+                     OUTBOX_OK);
+        CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+        after_a = read_described(a, after_a, 64, &seen_a);
+        after_b = read_described(b, after_b, 500, &seen_b);
+    }
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 0);
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(b), 0);
+    CHECK_EQ_INT(outbox_reader_rows_from_memory(a), 5 * 150 + 2);
+    CHECK_EQ_INT(outbox_reader_rows_from_memory(b), 5 * 150 + 3);
+    outbox_reader_destroy(a);
+    outbox_reader_destroy(b);
+    outbox_destroy(ob);
+
+    ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    a = outbox_reader_create(ob, "a2", err, sizeof err);
+    b = outbox_reader_create(ob, "b2", err, sizeof err);
+    REQUIRE(a != NULL && b != NULL);
+    read_described(a, 0, 500, &stored_a);
+    read_described(b, 0, 500, &stored_b);
+    CHECK_EQ_INT(outbox_reader_rows_from_memory(a), 0);
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 5 * 150); /* a2 and b2 get no targeted */
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(b), 5 * 150);
+    CHECK_MSG(strstr(strbuf_cstr(&seen_a), "for-a") && !strstr(strbuf_cstr(&seen_a), "for-b"),
+              "reader a did not get exactly the events for it and for all");
+    /* What a and b saw, less the targeted rows, is what the file holds. */
+    struct strbuf *seen[2] = {&seen_a, &seen_b}, *stored[2] = {&stored_a, &stored_b};
+    for (int k = 0; k < 2; k++) {
+        struct strbuf untargeted;
+        strbuf_init(&untargeted);
+        for (const char *line = strbuf_cstr(seen[k]); *line;) {
+            const char *end = strchr(line, '\n');
+            if (!strstr(line, " for-") || strstr(line, " for-") > end)
+                strbuf_append_len(&untargeted, line, (size_t)(end - line + 1));
+            line = end + 1;
+        }
+        CHECK_EQ_STR(strbuf_cstr(&untargeted), strbuf_cstr(stored[k]));
+        strbuf_free(&untargeted);
+    }
+    strbuf_free(&seen_a);
+    strbuf_free(&seen_b);
+    strbuf_free(&stored_a);
+    strbuf_free(&stored_b);
+    outbox_reader_destroy(a);
+    outbox_reader_destroy(b);
+    outbox_destroy(ob);
+}
+
+/* A reader left further behind than the window reads the start from the database and
+ * joins the window when it gets there: every seq once, in order. */
+static void test_reader_far_behind_reads_from_disk_then_memory(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    const int events = OUTBOX_HOT_EVENTS + 2000;
+    int appended = 0;
+    while (appended < events)
+        appended += append_n(ob, events - appended < 1000 ? events - appended : 1000, "s", 100);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    struct outbox_record recs[500];
+    int64_t after = 0;
+    bool in_order = true;
+    for (int n; (n = fetch_all(reader, after, recs, 500)) > 0;) {
+        for (int i = 0; i < n; i++)
+            if (recs[i].seq != after + 1 + i)
+                in_order = false;
+        after = recs[n - 1].seq;
+        outbox_records_free(recs, n);
+        if (after >= events - 500 && after < events) { /* keep writing meanwhile */
+            CHECK_EQ_INT(append_n(ob, 100, "t", 100), 100);
+            CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+        }
+    }
+    CHECK_MSG(in_order, "the reader's seqs were not 1, 2, 3, ...");
+    CHECK_EQ_INT(after, events + 100);
+    uint64_t from_disk = outbox_reader_rows_from_disk(reader);
+    uint64_t from_memory = outbox_reader_rows_from_memory(reader);
+    CHECK_MSG(from_disk >= 2000 && from_memory > 0,
+              "expected the first 2,000+ from disk and the rest from memory");
+    CHECK_EQ_INT(from_disk + from_memory, events + 100);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
+/* The seqs a reader gets after `after`, in batches of 7, as text. */
+static void seqs_after(struct outbox_reader *reader, int64_t after, struct strbuf *out)
+{
+    struct outbox_record recs[7];
+    for (int n; (n = fetch_all(reader, after, recs, 7)) > 0;) {
+        for (int i = 0; i < n; i++) {
+            char seq[24];
+            snprintf(seq, sizeof seq, "%lld ", (long long)recs[i].seq);
+            strbuf_append(out, seq);
+        }
+        after = recs[n - 1].seq;
+        outbox_records_free(recs, n);
+    }
+}
+
+/* A sink that rewinds (its engine dropped what was in flight) asks again from an
+ * earlier seq: it gets every record for it once more, whether the window still holds
+ * them or they have to come from disk, with the rows for another sink left out. */
+static void test_reader_rewinding_gets_every_record_again(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *a = outbox_reader_create(ob, "a", err, sizeof err);
+    struct outbox_reader *b = outbox_reader_create(ob, "b", err, sizeof err);
+    REQUIRE(a != NULL && b != NULL);
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(append_n(ob, 9, "s", 10), 9);
+        CHECK_EQ_INT(append_targeted(ob, "for-b", "b"), OUTBOX_OK);
+    }
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    struct strbuf first, from_memory, from_disk;
+    strbuf_init(&first);
+    strbuf_init(&from_memory);
+    strbuf_init(&from_disk);
+    seqs_after(a, 0, &first);
+    seqs_after(a, 20, &from_memory); /* b has fetched nothing: the window holds it all */
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 0);
+    struct strbuf b_seqs;
+    strbuf_init(&b_seqs);
+    seqs_after(b, 0, &b_seqs);
+    CHECK_EQ_STR(strbuf_cstr(&b_seqs), "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 "
+                                      "21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 "
+                                      "39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 "
+                                      "57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 "
+                                      "75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 "
+                                      "93 94 95 96 97 98 99 100 ");
+    /* Both are past everything: the window lets it go at the writer's next commit. */
+    CHECK_EQ_INT(append_n(ob, 1, "next", 10), 1);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    seqs_after(a, 20, &from_disk);
+    CHECK(outbox_reader_rows_from_disk(a) > 0);
+    const char *all = strbuf_cstr(&first);
+    CHECK_MSG(!strstr(all, " 10 ") && !strstr(all, " 100 ") && strstr(all, " 99 "),
+              "reader a got a row targeted at b, or missed one of its own: %s", all);
+    const char *after_20 = strstr(all, " 21 ") + 1;
+    CHECK_EQ_STR(strbuf_cstr(&from_memory), after_20);
+    strbuf_append(&first, "101 ");
+    CHECK_EQ_STR(strbuf_cstr(&from_disk), strstr(strbuf_cstr(&first), " 21 ") + 1);
+    strbuf_free(&first);
+    strbuf_free(&from_memory);
+    strbuf_free(&from_disk);
+    strbuf_free(&b_seqs);
+    outbox_reader_destroy(a);
+    outbox_reader_destroy(b);
+    outbox_destroy(ob);
+}
+
+/* Another process (dlq replay) appends between two of our commits: the reader gets its
+ * events from the database and ours after them, in seq order. */
+static void test_window_skips_seqs_another_writer_took(void)
+{
+    char path[300], err[512] = "";
+    fresh_path(path, sizeof path);
+    struct outbox *ob = open_outbox(path, 0, 1000);
+    REQUIRE(ob != NULL);
+    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
+    REQUIRE(reader != NULL);
+    CHECK_EQ_INT(append_n(ob, 10, "ours", 10), 10);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    struct strbuf seen;
+    strbuf_init(&seen);
+    int64_t after = read_described(reader, 0, 500, &seen);
+    CHECK_EQ_INT(after, 10);
+
+    struct outbox *other = open_outbox(path, 0, 1000);
+    REQUIRE(other != NULL);
+    CHECK_EQ_INT(append_n(other, 5, "theirs", 10), 5);
+    CHECK_EQ_INT(outbox_flush(other, err, sizeof err), OUTBOX_OK);
+    outbox_destroy(other);
+    after = read_described(reader, after, 500, &seen);
+    CHECK_EQ_INT(after, 15);
+    CHECK_EQ_INT(append_n(ob, 10, "later", 10), 10);
+    CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
+    after = read_described(reader, after, 500, &seen);
+    CHECK_EQ_INT(after, 25);
+    CHECK_EQ_INT(outbox_reader_rows_from_disk(reader), 5);
+    CHECK_EQ_INT(outbox_reader_rows_from_memory(reader), 20);
+    CHECK_CONTAINS(strbuf_cstr(&seen), "\n15 theirs-4 ");
+    CHECK_CONTAINS(strbuf_cstr(&seen), "\n16 later-0 ");
+    strbuf_free(&seen);
+    outbox_reader_destroy(reader);
+    outbox_destroy(ob);
+}
+
 /* An outbox written by the version that kept every event in one table: its events, cursor
  * and sequence carry over. */
 static void test_single_table_outbox_is_upgraded(void)
@@ -1369,6 +1622,10 @@ int main(void)
     RUN(test_finished_segments_are_emptied_whole);
     RUN(test_bounded_prune_counts_emptied_segments);
     RUN(test_no_statement_scans_the_backlog);
+    RUN(test_readers_close_behind_read_from_memory);
+    RUN(test_reader_far_behind_reads_from_disk_then_memory);
+    RUN(test_reader_rewinding_gets_every_record_again);
+    RUN(test_window_skips_seqs_another_writer_took);
     RUN(test_single_table_outbox_is_upgraded);
     RUN(test_maintenance_keeps_pace_with_the_writer);
     RUN(test_wal_stays_bounded_under_sustained_writes);
