@@ -768,6 +768,19 @@ void relay_sinks_write_metrics(struct relay_sinks *sinks, struct strbuf *out)
     for (size_t i = 0; i < n; i++)
         sample(out, "campaign_relay_sink_replays_total", &views[i],
                (double)views[i].runner.replays);
+    metrics_family(out, "campaign_relay_sink_read_total", METRICS_COUNTER,
+                   "Events the sink fetched from the outbox: from memory while it keeps close "
+                   "behind the writer, from disk when it is further behind (after an outage, "
+                   "or at startup).");
+    for (size_t i = 0; i < n; i++) {
+        const struct sink_view *v = &views[i];
+        metrics_sample(out, "campaign_relay_sink_read_total", (double)v->runner.read_from_memory,
+                       "sink", v->sink->name, "kind", kind_names[v->sink->kind], "from",
+                       "memory", NULL);
+        metrics_sample(out, "campaign_relay_sink_read_total", (double)v->runner.read_from_disk,
+                       "sink", v->sink->name, "kind", kind_names[v->sink->kind], "from", "disk",
+                       NULL);
+    }
     metrics_family(out, "campaign_relay_sink_lag_events", METRICS_GAUGE,
                    "Committed events the sink has not finished (outbox seq minus the sink's "
                    "cursor).");

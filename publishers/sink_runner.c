@@ -398,6 +398,8 @@ void sink_runner_get_metrics(struct sink_runner *runner, struct sink_runner_metr
     out->cursor = runner->cursor;
     int64_t committed = outbox_committed_seq(runner->ob);
     out->lag = committed > out->cursor ? committed - out->cursor : 0;
+    out->read_from_memory = outbox_reader_rows_from_memory(runner->reader);
+    out->read_from_disk = outbox_reader_rows_from_disk(runner->reader);
     out->failing = runner->failing;
 }
 

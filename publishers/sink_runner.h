@@ -59,6 +59,7 @@ struct sink_runner_metrics {
     int64_t replays;        /* needs_replay rewinds */
     int64_t cursor;         /* done point (posted cursor) */
     int64_t lag;            /* committed max seq - cursor */
+    uint64_t read_from_memory, read_from_disk; /* records fetched from each (outbox.h) */
     bool failing;           /* inside a streak of failures */
 };
 

@@ -113,7 +113,8 @@ for family in campaign_relay_notifications_received_total campaign_relay_updates
     campaign_relay_rest_rate_limited_total campaign_relay_outbox_used_bytes \
     campaign_relay_outbox_depth_events campaign_relay_outbox_wal_bytes \
     campaign_relay_outbox_wal_restarts_total campaign_relay_sink_dead_lettered_total \
-    campaign_relay_sink_lag_events campaign_relay_delivery_latency_seconds \
+    campaign_relay_sink_lag_events campaign_relay_sink_read_total \
+    campaign_relay_delivery_latency_seconds \
     campaign_relay_channels_connected campaign_relay_topics; do
     grep -q "^# TYPE $family " "$WORK/metrics.txt" || missing="$missing $family"
 done
@@ -140,6 +141,8 @@ jq -e '.since != null and (.version | type) == "number" and (.lastEventId | leng
 ok $? "a campaign carries since, version and its last event id"
 wait_until 10 metric_above 'campaign_relay_sink_delivered_total{sink="kafka"}' "$kafka_before"
 ok $? "Kafka deliveries counted as events flow"
+metric_above 'campaign_relay_sink_read_total{sink="kafka",from="memory"}' 0
+ok $? "a sink that keeps up reads what the writer committed from memory"
 [ "$(metric 'campaign_relay_notifications_received_total{family="campaign"}')" -gt \
     "$campaigns_before" ]
 ok $? "campaign notifications counted"
@@ -279,6 +282,8 @@ kafka_cmd "up all"
 start_relay relay
 wait_until 40 sh -c "curl -s -H 'Authorization: Bearer $TOKEN' $ADMIN/metrics | python3 tests/integration/promcheck.py /dev/stdin --get 'campaign_relay_sink_lag_events{sink=\"kafka\"}' | grep -qx 0"
 ok $? "after a restart with the brokers back the Kafka sink catches up"
+metric_above 'campaign_relay_sink_read_total{sink="kafka",from="disk"}' 0
+ok $? "the backlog left from the first run is read from disk"
 kill -TERM "$RELAY_PID"
 wait "$RELAY_PID"
 is "$?" 0 "the second run exits 0"
