@@ -27,7 +27,8 @@
 # BENCH_AB=PATH compares two builds in one sitting: the throughput section then runs this
 # build (A) and PATH (B) alternately, BENCH_AB_ROUNDS (3) times each, with the defaults,
 # and reports the medians and B/A ratios (the machine's speed drifts within an hour, so
-# only figures from one sitting compare).
+# only figures from one sitting compare); BENCH_AB_DECODE_THREAD=true compares them with
+# stream.decode_thread on.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -41,6 +42,7 @@ LATENCY_RATE=5000
 RELAY_BIN=${BENCH_RELAY:-$BUILD/campaign-relay}
 AB_BIN=${BENCH_AB:-}
 AB_ROUNDS=${BENCH_AB_ROUNDS:-3}
+AB_DECODE_THREAD=${BENCH_AB_DECODE_THREAD:-false}
 OUT_DIR=$BUILD/bench
 RESULTS=()   # "key=value" pairs, turned into JSON at the end
 PROBE=$BUILD/bench/bench_kafka_probe
@@ -234,9 +236,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 ab_runs() {
     local round a_rates=() b_rates=() a_us=() b_us=() a_rate b_rate a_cpu b_cpu
     for round in $(seq 1 "$AB_ROUNDS"); do
-        throughput_run "_ab_a$round" false "$RELAY_BIN"
+        throughput_run "_ab_a$round" "$AB_DECODE_THREAD" "$RELAY_BIN"
         a_rates+=("$RUN_RATE"); a_us+=("$RUN_RELAY_US")
-        throughput_run "_ab_b$round" false "$AB_BIN"
+        throughput_run "_ab_b$round" "$AB_DECODE_THREAD" "$AB_BIN"
         b_rates+=("$RUN_RATE"); b_us+=("$RUN_RELAY_US")
     done
     a_rate=$(printf '%s\n' "${a_rates[@]}" | median); b_rate=$(printf '%s\n' "${b_rates[@]}" | median)
