@@ -388,7 +388,11 @@ diag "webhook: retry after the 429 came $gap ms later; after the timeout, $(retr
 ok "$([ "$gap" -ge 2000 ] && [ "$gap" -le 6000 ]; echo $?)" \
     "webhook: the retry after 429 Retry-After: 2 waited at least 2 s ($gap ms)"
 gap=$(retry_gap 0)
-ok "$([ "$gap" -ge 1000 ]; echo $?)" \
+# The receiver stamps a request once it has read it, and the relay's 1 s timeout runs
+# from the start of the transfer: connecting and sending the first attempt (a new
+# connection) come off the gap the receiver sees, and the retry's full-jitter backoff
+# may be near 0. A run measured 999 ms.
+ok "$([ "$gap" -ge 980 ]; echo $?)" \
     "webhook: the held request was given up after the 1 s timeout and retried ($gap ms)"
 disorder=$(jq -r 'select(.status_given >= 200 and .status_given < 300)
         | [.body.subject, .body.data.version] | @tsv' "$WORK/hook.jsonl" |
