@@ -40,6 +40,24 @@ static struct outbox *open_outbox(const char *path, int64_t max_bytes, int max_e
     return ob;
 }
 
+/* A new outbox at a fresh path with one reader for sink; NULL (and nothing left open)
+ * when either cannot be made. */
+static struct outbox *open_fresh_with_reader(char *path, size_t size, int64_t max_bytes,
+                                             int max_events, const char *sink,
+                                             struct outbox_reader **reader)
+{
+    char err[512] = "";
+    fresh_path(path, size);
+    struct outbox *ob = open_outbox(path, max_bytes, max_events);
+    *reader = ob ? outbox_reader_create(ob, sink, err, sizeof err) : NULL;
+    if (ob && !*reader) {
+        printf("# outbox_reader_create: %s\n", err);
+        outbox_destroy(ob);
+        return NULL;
+    }
+    return ob;
+}
+
 /* One integer a read-only connection gets from sql, or -1. */
 static int64_t query_int(const char *path, const char *sql)
 {
@@ -97,12 +115,10 @@ static int fetch_all(struct outbox_reader *reader, int64_t after, struct outbox_
 
 static void test_only_committed_events_are_visible(void)
 {
-    char path[300], err[512];
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    char path[300], err[512] = "";
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "file", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "file", err, sizeof err);
-    REQUIRE(reader != NULL);
     CHECK_EQ_INT(append_n(ob, 3, "c1", 4), 3);
     CHECK_EQ_INT(outbox_pending(ob), 3);
     struct outbox_record recs[10];
@@ -198,12 +214,10 @@ static void test_group_commit_by_count_and_interval(void)
 
 static void test_cursor_survives_restart_and_replays_same_ids(void)
 {
-    char path[300], err[512];
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    char path[300], err[512] = "";
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "kafka", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "kafka", err, sizeof err);
-    REQUIRE(reader != NULL);
     append_n(ob, 8, "c", 0);
     outbox_flush(ob, err, sizeof err);
     outbox_reader_set_cursor(reader, 5, err, sizeof err);
@@ -382,11 +396,9 @@ static void check_prune_writes_little(struct outbox *ob, const char *path, int e
 static void test_pruning_does_not_rewrite_freed_pages(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     /* Two events to a page: SQLite empties and frees each page without moving rows
      * between pages, so what the prune writes is only what secure_delete adds. */
     const int64_t page = page_size_of(path);
@@ -410,11 +422,9 @@ static void test_pruning_does_not_rewrite_freed_pages(void)
 static void test_finished_segments_are_emptied_whole(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     const int events = (3 * OUTBOX_SEGMENT_ROWS / 100 + 1) * 100, pad = 500;
     int appended = 0;
     for (int i = 0; i < events / 100; i++)
@@ -466,11 +476,9 @@ static void test_finished_segments_are_emptied_whole(void)
 static void test_bounded_prune_counts_emptied_segments(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     const int events = 3 * OUTBOX_SEGMENT_ROWS;
     int appended = 0;
     while (appended < events)
@@ -494,11 +502,9 @@ static void test_bounded_prune_counts_emptied_segments(void)
 static void test_no_statement_scans_the_backlog(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     const int events = OUTBOX_SEGMENTS * OUTBOX_SEGMENT_ROWS + OUTBOX_SEGMENT_ROWS / 2;
     int appended = 0;
     while (appended < events)
@@ -649,11 +655,9 @@ static void test_readers_close_behind_read_from_memory(void)
 static void test_reader_far_behind_reads_from_disk_then_memory(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     const int events = OUTBOX_HOT_EVENTS + 2000;
     int appended = 0;
     while (appended < events)
@@ -758,11 +762,9 @@ static void test_reader_rewinding_gets_every_record_again(void)
 static void test_window_skips_seqs_another_writer_took(void)
 {
     char path[300], err[512] = "";
-    fresh_path(path, sizeof path);
-    struct outbox *ob = open_outbox(path, 0, 1000);
+    struct outbox_reader *reader = NULL;
+    struct outbox *ob = open_fresh_with_reader(path, sizeof path, 0, 1000, "a", &reader);
     REQUIRE(ob != NULL);
-    struct outbox_reader *reader = outbox_reader_create(ob, "a", err, sizeof err);
-    REQUIRE(reader != NULL);
     CHECK_EQ_INT(append_n(ob, 10, "ours", 10), 10);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
     struct strbuf seen;
