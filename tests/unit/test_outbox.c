@@ -543,10 +543,16 @@ static void test_no_statement_scans_the_backlog(void)
     outbox_destroy(ob);
 }
 
-/* One record as a line: what a sink sees of it. */
-static void describe_record(const struct outbox_record *rec, struct strbuf *out)
+/* One record as text: what a sink sees of it, a line; or its seq alone. */
+static void describe_record(const struct outbox_record *rec, bool seq_only,
+                            struct strbuf *out)
 {
     char line[160];
+    if (seq_only) {
+        snprintf(line, sizeof line, "%lld ", (long long)rec->seq);
+        strbuf_append(out, line);
+        return;
+    }
     snprintf(line, sizeof line, "%lld %s %s %s %lld %d ", (long long)rec->seq,
              rec->event->id, rec->event->type, rec->event->subject,
              (long long)rec->event->time_ms, (int)rec->event->family);
@@ -557,14 +563,15 @@ static void describe_record(const struct outbox_record *rec, struct strbuf *out)
     strbuf_append_char(out, '\n');
 }
 
-/* Fetches everything after `after` in batches of `batch`, describing each record. */
+/* Fetches everything after `after` in batches of `batch` (<= 500), describing each
+ * record; returns the last seq read. */
 static int64_t read_described(struct outbox_reader *reader, int64_t after, int batch,
-                              struct strbuf *out)
+                              bool seq_only, struct strbuf *out)
 {
     struct outbox_record recs[500];
     for (int n; (n = fetch_all(reader, after, recs, batch)) > 0;) {
         for (int i = 0; i < n; i++)
-            describe_record(&recs[i], out);
+            describe_record(&recs[i], seq_only, out);
         after = recs[n - 1].seq;
         outbox_records_free(recs, n);
     }
@@ -604,8 +611,8 @@ static void test_readers_close_behind_read_from_memory(void)
         CHECK_EQ_INT(append_targeted(ob, round % 2 ? "for-a" : "for-b", round % 2 ? "a" : "b"),
                      OUTBOX_OK);
         CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
-        after_a = read_described(a, after_a, 64, &seen_a);
-        after_b = read_described(b, after_b, 500, &seen_b);
+        after_a = read_described(a, after_a, 64, false, &seen_a);
+        after_b = read_described(b, after_b, 500, false, &seen_b);
     }
     CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 0);
     CHECK_EQ_INT(outbox_reader_rows_from_disk(b), 0);
@@ -620,8 +627,8 @@ static void test_readers_close_behind_read_from_memory(void)
     a = outbox_reader_create(ob, "a2", err, sizeof err);
     b = outbox_reader_create(ob, "b2", err, sizeof err);
     REQUIRE(a != NULL && b != NULL);
-    read_described(a, 0, 500, &stored_a);
-    read_described(b, 0, 500, &stored_b);
+    read_described(a, 0, 500, false, &stored_a);
+    read_described(b, 0, 500, false, &stored_b);
     CHECK_EQ_INT(outbox_reader_rows_from_memory(a), 0);
     CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 5 * 150); /* a2 and b2 get no targeted */
     CHECK_EQ_INT(outbox_reader_rows_from_disk(b), 5 * 150);
@@ -688,21 +695,6 @@ static void test_reader_far_behind_reads_from_disk_then_memory(void)
     outbox_destroy(ob);
 }
 
-/* The seqs a reader gets after `after`, in batches of 7, as text. */
-static void seqs_after(struct outbox_reader *reader, int64_t after, struct strbuf *out)
-{
-    struct outbox_record recs[7];
-    for (int n; (n = fetch_all(reader, after, recs, 7)) > 0;) {
-        for (int i = 0; i < n; i++) {
-            char seq[24];
-            snprintf(seq, sizeof seq, "%lld ", (long long)recs[i].seq);
-            strbuf_append(out, seq);
-        }
-        after = recs[n - 1].seq;
-        outbox_records_free(recs, n);
-    }
-}
-
 /* A sink that rewinds (its engine dropped what was in flight) asks again from an
  * earlier seq: it gets every record for it once more, whether the window still holds
  * them or they have to come from disk, with the rows for another sink left out. */
@@ -724,12 +716,13 @@ static void test_reader_rewinding_gets_every_record_again(void)
     strbuf_init(&first);
     strbuf_init(&from_memory);
     strbuf_init(&from_disk);
-    seqs_after(a, 0, &first);
-    seqs_after(a, 20, &from_memory); /* b has fetched nothing: the window holds it all */
+    read_described(a, 0, 7, true, &first);
+    /* b has fetched nothing: the window holds it all. */
+    read_described(a, 20, 7, true, &from_memory);
     CHECK_EQ_INT(outbox_reader_rows_from_disk(a), 0);
     struct strbuf b_seqs;
     strbuf_init(&b_seqs);
-    seqs_after(b, 0, &b_seqs);
+    read_described(b, 0, 7, true, &b_seqs);
     CHECK_EQ_STR(strbuf_cstr(&b_seqs), "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 "
                                       "21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 "
                                       "39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 "
@@ -739,7 +732,7 @@ static void test_reader_rewinding_gets_every_record_again(void)
     /* Both are past everything: the window lets it go at the writer's next commit. */
     CHECK_EQ_INT(append_n(ob, 1, "next", 10), 1);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
-    seqs_after(a, 20, &from_disk);
+    read_described(a, 20, 7, true, &from_disk);
     CHECK(outbox_reader_rows_from_disk(a) > 0);
     const char *all = strbuf_cstr(&first);
     CHECK_MSG(!strstr(all, " 10 ") && !strstr(all, " 100 ") && strstr(all, " 99 "),
@@ -769,7 +762,7 @@ static void test_window_skips_seqs_another_writer_took(void)
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
     struct strbuf seen;
     strbuf_init(&seen);
-    int64_t after = read_described(reader, 0, 500, &seen);
+    int64_t after = read_described(reader, 0, 500, false, &seen);
     CHECK_EQ_INT(after, 10);
 
     struct outbox *other = open_outbox(path, 0, 1000);
@@ -777,11 +770,11 @@ static void test_window_skips_seqs_another_writer_took(void)
     CHECK_EQ_INT(append_n(other, 5, "theirs", 10), 5);
     CHECK_EQ_INT(outbox_flush(other, err, sizeof err), OUTBOX_OK);
     outbox_destroy(other);
-    after = read_described(reader, after, 500, &seen);
+    after = read_described(reader, after, 500, false, &seen);
     CHECK_EQ_INT(after, 15);
     CHECK_EQ_INT(append_n(ob, 10, "later", 10), 10);
     CHECK_EQ_INT(outbox_flush(ob, err, sizeof err), OUTBOX_OK);
-    after = read_described(reader, after, 500, &seen);
+    after = read_described(reader, after, 500, false, &seen);
     CHECK_EQ_INT(after, 25);
     CHECK_EQ_INT(outbox_reader_rows_from_disk(reader), 5);
     CHECK_EQ_INT(outbox_reader_rows_from_memory(reader), 20);
