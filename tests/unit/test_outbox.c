@@ -1330,15 +1330,17 @@ static void test_disk_full_is_reported_with_the_path(void)
         close(fds[0]);
         bool tmpfs = unshare(CLONE_NEWNS) == 0 &&
                      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-                     mount("tmpfs", dir, "tmpfs", 0, "size=384k") == 0;
+                     mount("tmpfs", dir, "tmpfs", 0, "size=1024k") == 0;
         if (!tmpfs) {
             signal(SIGXFSZ, SIG_IGN);
-            struct rlimit limit = {.rlim_cur = 300 * 1024 + 123, .rlim_max = 300 * 1024 + 123};
+            struct rlimit limit = {.rlim_cur = 900 * 1024 + 123, .rlim_max = 900 * 1024 + 123};
             setrlimit(RLIMIT_FSIZE, &limit);
         }
         struct outbox *ob = open_outbox(path, 0, 20);
         char err[512] = "", msg[700];
-        int status = ob ? OUTBOX_OK : OUTBOX_ERROR;
+        struct outbox_reader *reader = ob ? outbox_reader_create(ob, "r", err, sizeof err)
+                                          : NULL;
+        int status = reader ? OUTBOX_OK : OUTBOX_ERROR;
         for (int count = 0; count < 100000 && status == OUTBOX_OK; count++) {
             struct relay_event *ev = relay_event_create("id", "t", "s", "c", 1,
                                                         EVENT_FAMILY_STATE, "{\"pad\":"
@@ -1347,10 +1349,24 @@ static void test_disk_full_is_reported_with_the_path(void)
             status = outbox_append(ob, ev, NULL, NULL, err, sizeof err);
             relay_event_free(ev);
         }
-        int len = snprintf(msg, sizeof msg, "%d|%s|%s", status, tmpfs ? "tmpfs" : "rlimit",
-                           err);
+        /* The failed commit's events were staged for the hot window: the reader must
+         * get exactly the committed ones, each once, in order. */
+        int64_t committed = ob ? outbox_committed_seq(ob) : -1, fetched = 0, last = 0;
+        bool in_order = true;
+        struct outbox_record recs[500];
+        for (int n; reader && (n = fetch_all(reader, last, recs, 500)) > 0;) {
+            for (int i = 0; i < n; i++)
+                in_order = in_order && recs[i].seq == last + 1 + i;
+            last = recs[n - 1].seq;
+            fetched += n;
+            outbox_records_free(recs, n);
+        }
+        int len = snprintf(msg, sizeof msg, "%d|%s|committed=%lld fetched=%lld in_order=%d|%s",
+                           status, tmpfs ? "tmpfs" : "rlimit", (long long)committed,
+                           (long long)fetched, in_order, err);
         if (write(fds[1], msg, (size_t)len) < 0)
             _exit(3);
+        outbox_reader_destroy(reader);
         outbox_destroy(ob);
         _exit(0);
     }
@@ -1364,6 +1380,14 @@ static void test_disk_full_is_reported_with_the_path(void)
     msg[got] = '\0';
     printf("# child reported: %s\n", msg);
     CHECK_CONTAINS(msg, path);
+    long long committed = -1, fetched = -2;
+    int in_order = 0;
+    const char *figures = strstr(msg, "committed=");
+    CHECK(figures && sscanf(figures, "committed=%lld fetched=%lld in_order=%d", &committed,
+                            &fetched, &in_order) == 3);
+    CHECK(committed > 0);
+    CHECK_EQ_INT(fetched, committed);
+    CHECK(in_order);
     if (strstr(msg, "|tmpfs|")) {
         CHECK(atoi(msg) == OUTBOX_FULL);
         CHECK_CONTAINS(msg, "disk full");
