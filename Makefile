@@ -115,9 +115,11 @@ $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# bench_frame times the relay's own per-frame work, so it runs on the relay's allocator.
+$(BUILD)/bench/bench_frame: BENCH_ALLOC_LIBS := $(RELAY_ALLOC_LIBS)
 $(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(BENCH_ALLOC_LIBS) $(LDLIBS)
 
 # ---------------------------------------------------------------------------
 # The two commands of the README, and their helpers.

@@ -17,7 +17,7 @@
 #               subscribed to 1k/10k campaigns (100k with BENCH_FULL=1: discovery
 #               alone takes minutes at the platform's REST rate limit)
 #   recovery    drain of 100,000 pending outbox events to Kafka after a restart
-#   micro       bench_cache_apply and bench_outbox
+#   micro       bench_cache_apply, bench_outbox and bench_frame
 # Environment: BENCH_LOAD_RATE (100000), BENCH_CEILING_RATE (200000), BENCH_LOAD_SECONDS (10),
 # BENCH_FULL (0), BENCH_COMMIT_INTERVAL (unset: the relay's default outbox.commit_interval;
 # e.g. 2ms for a latency-tuned relay),
@@ -378,6 +378,11 @@ result cache_apply_per_s "$(echo "$cache_line" | sed -n 's/.*s: \([0-9]*\) updat
 outbox_line=$("$BUILD/bench/bench_outbox" 100000 | grep NORMAL)
 say "$outbox_line"
 result outbox_append_normal_per_s "$(echo "$outbox_line" | awk '{print $(NF-3)}')"
+frame_line=$("$BUILD/bench/bench_frame" 200000)
+say "$frame_line"
+result frame_prepare_ns "$(echo "$frame_line" | sed -n 's/.*: \([0-9]*\) ns per notification.*/\1/p')"
+result frame_decode_ns "$(echo "$frame_line" | sed -n 's/.*(decode \([0-9]*\),.*/\1/p')"
+result frame_seal_layout_ns "$(echo "$frame_line" | sed -n 's/.*seal layout \([0-9]*\)).*/\1/p')"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -455,6 +460,8 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
         "$(verdict "$(json drain_seconds)" '<=' 3)"
     row "cache_apply updates/s (10k campaigns)" "$(json cache_apply_per_s)" "" ""
     row "outbox append+commit (NORMAL) events/s" "$(json outbox_append_normal_per_s)" "" ""
+    row "frame decode + audit event, ns/notification" "$(json frame_prepare_ns)" "" ""
+    row "  of which decode / seal layout, ns" "$(json frame_decode_ns) / $(json frame_seal_layout_ns)" "" ""
 } >"$OUT_DIR/results.txt"
 cat "$OUT_DIR/results.txt"
 echo "results: $OUT_DIR/results.json, $OUT_DIR/results.txt"
