@@ -495,20 +495,26 @@ static bool is_permanent_produce_error(rd_kafka_resp_err_t err)
     return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
 }
 
+/* A header whose name is a literal: its length is known here, not counted per message. */
+#define ADD_HEADER(headers, name, value, value_len)                                        \
+    rd_kafka_header_add((headers), (name), (ssize_t)sizeof(name) - 1, (value), (value_len))
+
 /* CloudEvents Kafka binary binding: attributes as ce_ headers, data as the value. */
-static rd_kafka_headers_t *build_headers(const struct relay_event *event)
+static rd_kafka_headers_t *build_headers(const struct relay_event *event, const char *subject,
+                                         size_t subject_len)
 {
     char time_text[RFC3339_MS_LEN];
     time_format_rfc3339(event->time_ms, time_text);
+    const char *source = event->source ? event->source : "";
     rd_kafka_headers_t *headers = rd_kafka_headers_new(7);
-    rd_kafka_header_add(headers, "ce_specversion", -1, "1.0", -1);
-    rd_kafka_header_add(headers, "ce_id", -1, event->id, -1);
-    rd_kafka_header_add(headers, "ce_source", -1, event->source ? event->source : "", -1);
-    rd_kafka_header_add(headers, "ce_type", -1, event->type, -1);
-    rd_kafka_header_add(headers, "ce_time", -1, time_text, -1);
-    if (event->subject && event->subject[0])
-        rd_kafka_header_add(headers, "ce_subject", -1, event->subject, -1);
-    rd_kafka_header_add(headers, "content-type", -1, "application/json", -1);
+    ADD_HEADER(headers, "ce_specversion", "1.0", 3);
+    ADD_HEADER(headers, "ce_id", event->id, (ssize_t)strlen(event->id));
+    ADD_HEADER(headers, "ce_source", source, (ssize_t)strlen(source));
+    ADD_HEADER(headers, "ce_type", event->type, (ssize_t)strlen(event->type));
+    ADD_HEADER(headers, "ce_time", time_text, (ssize_t)strlen(time_text));
+    if (subject_len > 0)
+        ADD_HEADER(headers, "ce_subject", subject, (ssize_t)subject_len);
+    ADD_HEADER(headers, "content-type", "application/json", 16);
     return headers;
 }
 
@@ -556,7 +562,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
 
     const char *subject = event->subject ? event->subject : "";
     size_t subject_len = strlen(subject);
-    rd_kafka_headers_t *headers = build_headers(event);
+    rd_kafka_headers_t *headers = build_headers(event, subject, subject_len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         sink->active.rk, RD_KAFKA_V_RKT(sink->active.topics[event->family]),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
