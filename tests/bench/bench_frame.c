@@ -6,36 +6,47 @@
  *
  *   build/bench/bench_frame [FRAMES]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "consumer/decode.h"
 #include "publishers/audit.h"
 #include "publishers/events.h"
 #include "util/json_arena.h"
-#include <time.h>
+#include "util/strbuf.h"
 
 #ifndef FIXTURES
 #define FIXTURES "tests/data/notifications/"
 #endif
 
+/* The whole fixture, without its final newline (frames carry none). */
 static char *read_fixture(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, FIXTURES "%s", name);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "bench_frame: cannot open %s\n", path);
+        fprintf(stderr, "bench_frame: cannot open %s (run from the repository root)\n", path);
         exit(1);
     }
-    char *text = malloc(64 * 1024);
-    *len = fread(text, 1, 64 * 1024 - 1, f);
+    struct strbuf text;
+    strbuf_init(&text);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        strbuf_append_len(&text, chunk, got);
     fclose(f);
-    while (*len > 0 && (text[*len - 1] == '\n' || text[*len - 1] == '\r'))
-        (*len)--;
-    text[*len] = '\0';
-    return text;
+    while (text.len > 0 && (text.data[text.len - 1] == '\n' || text.data[text.len - 1] == '\r'))
+        text.data[--text.len] = '\0';
+    if (text.len == 0) {
+        fprintf(stderr, "bench_frame: %s is empty\n", path);
+        exit(1);
+    }
+    *len = text.len;
+    return strbuf_detach(&text);
 }
 
 /* STAGE_SEAL is part of STAGE_AUDIT, timed on its own for the breakdown. */
