@@ -498,6 +498,8 @@ static bool is_permanent_produce_error(rd_kafka_resp_err_t err)
 /* A header whose name is a literal: its length is known here, not counted per message. */
 #define ADD_HEADER(headers, name, value, value_len)                                        \
     rd_kafka_header_add((headers), (name), (ssize_t)sizeof(name) - 1, (value), (value_len))
+#define ADD_LITERAL_HEADER(headers, name, literal)                                         \
+    ADD_HEADER((headers), name, (literal), (ssize_t)sizeof(literal) - 1)
 
 /* CloudEvents Kafka binary binding: attributes as ce_ headers, data as the value. */
 static rd_kafka_headers_t *build_headers(const struct relay_event *event, const char *subject,
@@ -507,14 +509,14 @@ static rd_kafka_headers_t *build_headers(const struct relay_event *event, const 
     time_format_rfc3339(event->time_ms, time_text);
     const char *source = event->source ? event->source : "";
     rd_kafka_headers_t *headers = rd_kafka_headers_new(7);
-    ADD_HEADER(headers, "ce_specversion", "1.0", 3);
+    ADD_LITERAL_HEADER(headers, "ce_specversion", "1.0");
     ADD_HEADER(headers, "ce_id", event->id, (ssize_t)strlen(event->id));
     ADD_HEADER(headers, "ce_source", source, (ssize_t)strlen(source));
     ADD_HEADER(headers, "ce_type", event->type, (ssize_t)strlen(event->type));
     ADD_HEADER(headers, "ce_time", time_text, (ssize_t)strlen(time_text));
     if (subject_len > 0)
         ADD_HEADER(headers, "ce_subject", subject, (ssize_t)subject_len);
-    ADD_HEADER(headers, "content-type", "application/json", 16);
+    ADD_LITERAL_HEADER(headers, "content-type", "application/json");
     return headers;
 }
 
