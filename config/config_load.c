@@ -686,20 +686,10 @@ struct relay_config *config_load_file(const char *path, char *errstr, size_t err
     }
     struct strbuf text;
     strbuf_init(&text);
-    char chunk[8192];
-    size_t n;
-    bool too_large = false;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (text.len + n > CONFIG_FILE_MAX) {
-            too_large = true;
-            break;
-        }
-        strbuf_append_len(&text, chunk, n);
-    }
-    int read_error = ferror(f);
+    int status = strbuf_append_stream(&text, f, CONFIG_FILE_MAX);
     fclose(f);
-    if (too_large || read_error) {
-        if (too_large)
+    if (status != 0) {
+        if (status > 0)
             snprintf(errstr, errstr_size, "%s: larger than %d bytes; not a configuration file",
                      path, CONFIG_FILE_MAX);
         else

@@ -122,6 +122,18 @@ const char *strbuf_cstr(const struct strbuf *sb)
     return sb->data ? sb->data : "";
 }
 
+int strbuf_append_stream(struct strbuf *sb, FILE *f, size_t max_len)
+{
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (max_len > 0 && sb->len + n > max_len)
+            return 1;
+        strbuf_append_len(sb, chunk, n);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
 char *strbuf_detach(struct strbuf *sb)
 {
     char *data = sb->data;

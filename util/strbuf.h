@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 struct strbuf {
@@ -52,6 +53,10 @@ void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
 void strbuf_append_int64(struct strbuf *sb, int64_t value);
 /* Appends text as a quoted JSON string with RFC 8259 escaping; NULL appends null. */
 void strbuf_append_json_string(struct strbuf *sb, const char *text);
+/* Appends what is left to read in f. With max_len > 0, stops before the buffer would
+ * pass max_len bytes. Returns 0 at the end of the stream, 1 when it stopped at
+ * max_len (the buffer holds what fitted), -1 on a read error (ferror). */
+int strbuf_append_stream(struct strbuf *sb, FILE *f, size_t max_len);
 /* Returns the contents; "" for an empty buffer, never NULL. */
 const char *strbuf_cstr(const struct strbuf *sb);
 /* Hands the heap string to the caller (caller frees) and leaves sb empty. */

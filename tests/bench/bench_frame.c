@@ -34,11 +34,12 @@ static char *read_fixture(const char *name, size_t *len)
     }
     struct strbuf text;
     strbuf_init(&text);
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        strbuf_append_len(&text, chunk, got);
+    int status = strbuf_append_stream(&text, f, 0);
     fclose(f);
+    if (status != 0) {
+        fprintf(stderr, "bench_frame: cannot read %s\n", path);
+        exit(1);
+    }
     while (text.len > 0 && (text.data[text.len - 1] == '\n' || text.data[text.len - 1] == '\r'))
         text.data[--text.len] = '\0';
     if (text.len == 0) {

@@ -77,11 +77,12 @@ static char *slurp(const char *path)
         return NULL;
     struct strbuf sb;
     strbuf_init(&sb);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        strbuf_append_len(&sb, buf, n);
+    int status = strbuf_append_stream(&sb, f, 0);
     fclose(f);
+    if (status != 0) {
+        strbuf_free(&sb);
+        return NULL;
+    }
     return strbuf_detach(&sb);
 }
 

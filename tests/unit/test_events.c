@@ -21,11 +21,12 @@ static char *read_file(const char *path, size_t *len)
         return NULL;
     struct strbuf sb;
     strbuf_init(&sb);
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        strbuf_append_len(&sb, chunk, got);
+    int status = strbuf_append_stream(&sb, f, 0);
     fclose(f);
+    if (status != 0) {
+        strbuf_free(&sb);
+        return NULL;
+    }
     *len = sb.len;
     return sb.data ? strbuf_detach(&sb) : strdup("");
 }

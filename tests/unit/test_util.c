@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 static void test_strbuf_grows_and_formats(void)
 {
@@ -30,6 +31,46 @@ static void test_strbuf_grows_and_formats(void)
     CHECK_EQ_INT(strlen(owned), 601);
     CHECK_EQ_INT(sb.len, 0);
     free(owned);
+    strbuf_free(&sb);
+}
+
+/* Whole files through one helper: config loading and the tests read them this way. */
+static void test_strbuf_append_stream(void)
+{
+    FILE *f = tmpfile();
+    REQUIRE(f);
+    for (int i = 0; i < 20000; i++)
+        fputc('a' + i % 26, f);
+    rewind(f);
+    struct strbuf sb;
+    strbuf_init(&sb);
+    strbuf_append(&sb, ">");
+    CHECK_EQ_INT(strbuf_append_stream(&sb, f, 0), 0);
+    CHECK_EQ_INT(sb.len, 20001);
+    CHECK(sb.data[1] == 'a' && sb.data[20000] == 'a' + 19999 % 26 && sb.data[20001] == '\0');
+
+    /* Stopped before max_len would be passed: what fitted is kept and 1 says so. */
+    rewind(f);
+    strbuf_reset(&sb);
+    CHECK_EQ_INT(strbuf_append_stream(&sb, f, 10000), 1);
+    CHECK(sb.len <= 10000);
+    rewind(f);
+    strbuf_reset(&sb);
+    CHECK_EQ_INT(strbuf_append_stream(&sb, f, 20000), 0);
+    CHECK_EQ_INT(sb.len, 20000);
+    fclose(f);
+
+    /* A stream that cannot be read is an error, not an empty file. */
+    char path[] = "/tmp/crelay-strbuf-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    FILE *write_only = fopen(path, "w");
+    REQUIRE(write_only);
+    strbuf_reset(&sb);
+    CHECK_EQ_INT(strbuf_append_stream(&sb, write_only, 0), -1);
+    fclose(write_only);
+    unlink(path);
     strbuf_free(&sb);
 }
 
@@ -171,6 +212,7 @@ static void test_numtext_matches_printf(void)
 int main(void)
 {
     RUN(test_strbuf_grows_and_formats);
+    RUN(test_strbuf_append_stream);
     RUN(test_json_string_escaping);
     RUN(test_rfc3339_round_trip);
     RUN(test_rfc3339_rejects_garbage);
