@@ -194,6 +194,24 @@ static void test_checked_in_fixtures(void)
     cfg = config_load_file("tests/data/config/no-such-file.yaml", err, sizeof err);
     CHECK(cfg == NULL);
     CHECK_CONTAINS(err, "no-such-file.yaml: cannot open: No such file or directory");
+
+    /* Past 4 MiB it is not a configuration file, whatever it holds; a directory opens
+     * but cannot be read. */
+    char big[] = "/tmp/crelay-config-XXXXXX";
+    int fd = mkstemp(big);
+    REQUIRE(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    REQUIRE(f);
+    for (int i = 0; i < 4 * 1024 * 1024 / 16 + 1; i++)
+        fputs("# padding line.\n", f);
+    fclose(f);
+    cfg = config_load_file(big, err, sizeof err);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "larger than 4194304 bytes; not a configuration file");
+    unlink(big);
+    cfg = config_load_file("tests/data/config", err, sizeof err);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(err, "tests/data/config: read error");
 }
 
 static void test_region_spellings_and_explicit_urls(void)
