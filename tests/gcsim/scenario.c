@@ -73,11 +73,13 @@ static char *read_file(const char *path, char *errstr, size_t errstr_size)
         return NULL;
     }
     struct strbuf sb = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        strbuf_append_len(&sb, chunk, n);
+    int status = strbuf_append_stream(&sb, f, 0);
     fclose(f);
+    if (status != 0) {
+        snprintf(errstr, errstr_size, "%s: read error", path);
+        strbuf_free(&sb);
+        return NULL;
+    }
     return strbuf_detach(&sb);
 }
 
