@@ -2,10 +2,10 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "util/json_parse.h"
 #include "util/xalloc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -17,9 +17,6 @@
 #define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* malloc's alignment, which cJSON's nodes (pointers and a double) assume. */
-#define ARENA_ALIGN 16
-
 struct json_arena {
     char *block;
     size_t capacity;
@@ -28,26 +25,8 @@ struct json_arena {
     uint64_t overflows;
 };
 
-/* The arena whose tree is live on this thread, and whether its parse is running (only
- * then do allocations come from it). */
+/* The arena whose tree is live on this thread: the free hook leaves its block alone. */
 static _Thread_local struct json_arena *live_arena;
-static _Thread_local bool parsing;
-
-static void *arena_malloc(size_t size)
-{
-    struct json_arena *arena = live_arena;
-    if (parsing) {
-        size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-        if (need >= size && need <= arena->capacity - arena->used) {
-            void *p = arena->block + arena->used;
-            arena->used += need;
-            ARENA_UNPOISON(p, size);
-            return p;
-        }
-        arena->overflows++;
-    }
-    return malloc(size);
-}
 
 /* Arena memory is given back all at once by the release; only the live arena can own
  * a pointer, since a tree must not outlive its release. */
@@ -63,7 +42,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 static void install_hooks(void)
 {
-    cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
+    cJSON_Hooks hooks = {.malloc_fn = NULL, .free_fn = arena_free};
     cJSON_InitHooks(&hooks);
 }
 
@@ -102,10 +81,17 @@ cJSON *json_arena_parse(struct json_arena *arena, const char *text, size_t len,
         abort();
     }
     live_arena = arena;
-    parsing = true;
-    cJSON *tree = cJSON_ParseWithLengthOpts(text, len, end, 0);
-    parsing = false;
-    if (!tree) /* cJSON deleted what it had built */
+    ARENA_UNPOISON(arena->block, arena->capacity);
+    struct json_parse_space space = {
+        .block = arena->block,
+        .next = arena->block,
+        .limit = arena->block + arena->capacity,
+    };
+    cJSON *tree = json_parse(&space, text, len, end);
+    arena->used = (size_t)(space.next - arena->block);
+    arena->overflows += space.overflows;
+    ARENA_POISON(arena->block + arena->used, arena->capacity - arena->used);
+    if (!tree) /* the parse freed what it had put on the heap */
         json_arena_release(arena, NULL);
     return tree;
 }

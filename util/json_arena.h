@@ -3,8 +3,9 @@
  *
  * cJSON allocates every node and every string of a parse on its own, and a frame of the
  * notification stream makes a few hundred of them: a tenth of the decode thread went to
- * the allocator. json_arena_parse() takes them from one block instead, and
- * json_arena_release() deletes the tree and makes the whole block free again.
+ * the allocator. json_arena_parse() reads the frame with json_parse(), which takes them
+ * from one block instead, and json_arena_release() deletes the tree and makes the whole
+ * block free again.
  *
  * Contract:
  * - json_arena_install() replaces cJSON's allocation hooks for the whole process and
@@ -39,7 +40,8 @@ void json_arena_install(void);
 struct json_arena *json_arena_create(size_t capacity);
 void json_arena_destroy(struct json_arena *arena);
 
-/* cJSON_ParseWithLengthOpts(text, len, end, 0) with the tree in the arena. A second
+/* cJSON_ParseWithLengthOpts(text, len, end, 0) with the tree in the arena (json_parse()
+ * gives the same result). A second
  * parse on the thread before the release breaks the contract and aborts: the release
  * of either tree would free the other's memory. */
 struct cJSON *json_arena_parse(struct json_arena *arena, const char *text, size_t len,
