@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +24,7 @@ struct json_arena {
     size_t used;
     size_t peak;
     uint64_t overflows;
+    bool tree_cut; /* the live tree has a string cut short (json_parse_space) */
 };
 
 /* The arena whose tree is live on this thread: the free hook leaves its block alone. */
@@ -90,6 +92,7 @@ cJSON *json_arena_parse(struct json_arena *arena, const char *text, size_t len,
     cJSON *tree = json_parse(&space, text, len, end);
     arena->used = (size_t)(space.next - arena->block);
     arena->overflows += space.overflows;
+    arena->tree_cut = space.cut_strings > 0;
     ARENA_POISON(arena->block + arena->used, arena->capacity - arena->used);
     if (!tree) /* the parse freed what it had put on the heap */
         json_arena_release(arena, NULL);
@@ -106,6 +109,11 @@ void json_arena_release(struct json_arena *arena, cJSON *tree)
     ARENA_POISON(arena->block, arena->used);
     arena->used = 0;
     live_arena = NULL;
+}
+
+bool json_arena_tree_is_cut(const struct json_arena *arena)
+{
+    return arena->tree_cut;
 }
 
 uint64_t json_arena_overflows(const struct json_arena *arena)

@@ -25,6 +25,7 @@
 #ifndef CRELAY_UTIL_JSON_ARENA_H
 #define CRELAY_UTIL_JSON_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ struct cJSON *json_arena_parse(struct json_arena *arena, const char *text, size_
 /* Deletes the tree (NULL allowed) and empties the arena. A failed parse (NULL) has
  * released already. */
 void json_arena_release(struct json_arena *arena, struct cJSON *tree);
+
+/* Whether the live tree has a string that a \u escape reading as U+0000 cut short:
+ * the tree then holds less than the text it came from. */
+bool json_arena_tree_is_cut(const struct json_arena *arena);
 
 /* Allocations that did not fit and went to the heap, over the arena's life. */
 uint64_t json_arena_overflows(const struct json_arena *arena);

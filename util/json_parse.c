@@ -316,6 +316,8 @@ static bool parse_string(cJSON *item, struct reader *r)
                 length = utf16_escape_to_utf8(input, input_end, &out);
                 if (length == 0)
                     goto fail;
+                if (out[-1] == '\0' && r->space)
+                    r->space->cut_strings++;
                 break;
             default: goto fail;
             }

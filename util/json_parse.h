@@ -39,6 +39,9 @@ struct json_parse_space {
     char *next;   /* the first free byte, aligned for a cJSON node */
     char *limit;
     uint64_t overflows; /* allocations that found the block full and went to malloc() */
+    /* \u escapes that read as U+0000 (\u0000, or cJSON's reading of a bad hex digit):
+     * each cuts its string short, so the tree holds less than the text. */
+    uint64_t cut_strings;
 };
 
 struct cJSON *json_parse(struct json_parse_space *space, const char *text, size_t len,

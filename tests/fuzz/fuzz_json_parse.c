@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *expected = cJSON_ParseWithLengthOpts(text, size, &cjson_end, 0);
     const size_t limits[] = {sizeof block, 256};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        struct json_parse_space space = {block, block, block + limits[i], 0};
+        struct json_parse_space space = {.block = block, .next = block,
+                                         .limit = block + limits[i]};
         const char *end = NULL;
         cJSON *got = json_parse(&space, text, size, &end);
         char why[512] = "";

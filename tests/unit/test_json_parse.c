@@ -44,7 +44,8 @@ static int agrees_with_cjson(const char *label, const char *text, size_t len)
     const char *cjson_end = NULL;
     cJSON *expected = cJSON_ParseWithLengthOpts(text, len, &cjson_end, 0);
     for (int kind = 0; kind < PARSE_KINDS; kind++) {
-        struct json_parse_space space = {block, block, block + sizeof block, 0};
+        struct json_parse_space space = {.block = block, .next = block,
+                                         .limit = block + sizeof block};
         if (kind == FROM_TINY_BLOCK)
             space.limit = block + 200;
         struct json_arena *arena = kind == FROM_ARENA ? json_arena_create(200) : NULL;
@@ -145,6 +146,30 @@ static void test_cjson_leniencies_are_kept(void)
     CHECK(AGREES("[true,false,null,\"x\",-1,{},[]]"));
 }
 
+/* What a string cut short by a \\u escape reading as U+0000 is counted as: the tree then
+ * holds less than the text, and the relay does not seal from it. */
+static void test_cut_strings_are_counted(void)
+{
+    static const struct {
+        const char *text;
+        uint64_t cut;
+    } cases[] = {
+        {"\"\\u00e9\\ud83d\\ude00\\n\"", 0},
+        {"\"a\\u0000b\"", 1},
+        {"\"\\u00?61\"", 1},                       /* a bad hex digit reads as 0 */
+        {"{\"\\u0000\":[\"\\u0000\",\"x\\u0000\"]}", 3}, /* in names too */
+        {"\"a\\\\u0000\"", 0},                       /* an escaped backslash, then text */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct json_parse_space space = {.block = block, .next = block,
+                                         .limit = block + sizeof block};
+        cJSON *tree = json_parse(&space, cases[i].text, strlen(cases[i].text), NULL);
+        CHECK_MSG(tree != NULL, "%s does not parse", cases[i].text);
+        CHECK_MSG(space.cut_strings == cases[i].cut, "%s: %" PRIu64 " cut, not %" PRIu64,
+                  cases[i].text, space.cut_strings, cases[i].cut);
+    }
+}
+
 static void test_failures_stop_where_cjson_stops(void)
 {
     const char *const broken[] = {
@@ -229,6 +254,7 @@ int main(void)
 {
     RUN(test_fixtures_parse_the_same);
     RUN(test_cjson_leniencies_are_kept);
+    RUN(test_cut_strings_are_counted);
     RUN(test_failures_stop_where_cjson_stops);
     RUN(test_nesting_limit_is_cjsons);
     RUN(test_numbers_convert_as_strtod_does);
