@@ -523,6 +523,7 @@ static void prepare_frame(void *opaque, struct decoded_frame *frame)
         .raw_len = frame->len,
         .received_ms = frame->received_ms,
         .correlation_id = n->correlation_id,
+        .raw_tree = frame->tree,
     };
     frame->prepared = events_audit_decoded_notification(c->options.events, &audit,
                                                         frame->errstr, sizeof frame->errstr);
@@ -653,10 +654,13 @@ static void on_message(void *owner, size_t slot, const char *text, size_t len)
     }
     struct decoded_frame frame = {.slot = slot, .len = len, .received_ms = received_ms,
                                   .received_us = received_us};
-    frame.status = decode_notification_in(c->frame_arena, text, len, &frame.notification,
-                                          frame.errstr, sizeof frame.errstr);
+    frame.status = decode_notification_keep(c->frame_arena, text, len, &frame.notification,
+                                            &frame.tree, frame.errstr, sizeof frame.errstr);
     frame.text = (char *)text;
     prepare_frame(c, &frame);
+    if (frame.tree)
+        json_arena_release(c->frame_arena, frame.tree);
+    frame.tree = NULL;
     deliver_frame(c, &frame);
     frame.text = NULL; /* not ours */
     decoded_frame_clear(&frame);

@@ -712,8 +712,27 @@ int decode_notification(const char *frame, size_t len, struct notification *out,
     return decode_notification_in(NULL, frame, len, out, errstr, errstr_size);
 }
 
+static int decode_frame(struct json_arena *arena, const char *frame, size_t len,
+                        struct notification *out, cJSON **kept, char *errstr,
+                        size_t errstr_size);
+
 int decode_notification_in(struct json_arena *arena, const char *frame, size_t len,
                            struct notification *out, char *errstr, size_t errstr_size)
+{
+    return decode_frame(arena, frame, len, out, NULL, errstr, errstr_size);
+}
+
+int decode_notification_keep(struct json_arena *arena, const char *frame, size_t len,
+                             struct notification *out, cJSON **tree, char *errstr,
+                             size_t errstr_size)
+{
+    *tree = NULL;
+    return decode_frame(arena, frame, len, out, tree, errstr, errstr_size);
+}
+
+static int decode_frame(struct json_arena *arena, const char *frame, size_t len,
+                        struct notification *out, cJSON **kept, char *errstr,
+                        size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
     cJSON *root = parse_json(arena, frame, len, "notification frame", errstr, errstr_size);
@@ -752,6 +771,10 @@ int decode_notification_in(struct json_arena *arena, const char *frame, size_t l
     if (cJSON_IsObject(metadata))
         out->correlation_id = xstrdup(opt_string(metadata, "CorrelationId"));
     rc = classify_and_decode(body, out, errstr, errstr_size);
+    if (rc == 0 && kept && arena && !json_arena_tree_is_cut(arena)) {
+        *kept = root;
+        return 0;
+    }
 
 done:
     release_json(arena, root);

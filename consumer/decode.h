@@ -117,6 +117,15 @@ int decode_notification(const char *frame, size_t len, struct notification *out,
  * the tree. */
 int decode_notification_in(struct json_arena *arena, const char *frame, size_t len,
                            struct notification *out, char *errstr, size_t errstr_size);
+/* decode_notification_in() that hands the frame's tree on, for work that would
+ * otherwise parse the frame again (its audit event's canonical form). When the frame
+ * decoded and its tree holds all its text says (json_arena_tree_is_cut() is false),
+ * *tree is the tree, and the caller releases it with json_arena_release(arena, *tree)
+ * before the arena's next parse. Otherwise *tree is NULL and the arena is free. arena
+ * must not be NULL. */
+int decode_notification_keep(struct json_arena *arena, const char *frame, size_t len,
+                             struct notification *out, struct cJSON **tree,
+                             char *errstr, size_t errstr_size);
 void notification_clear(struct notification *notification);
 /* "heartbeat", "pong", "campaign", …; stable names for metrics and logs. */
 const char *notification_kind_name(enum notification_kind kind);

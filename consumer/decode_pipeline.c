@@ -107,11 +107,14 @@ static void *worker_main(void *arg)
         }
 
         for (struct decoded_frame *frame = first;; frame = frame->next) {
-            frame->status = decode_notification_in(p->arena, frame->text, frame->len,
-                                                   &frame->notification, frame->errstr,
-                                                   sizeof frame->errstr);
+            frame->status = decode_notification_keep(p->arena, frame->text, frame->len,
+                                                     &frame->notification, &frame->tree,
+                                                     frame->errstr, sizeof frame->errstr);
             if (p->prepare)
                 p->prepare(p->prepare_opaque, frame);
+            if (frame->tree)
+                json_arena_release(p->arena, frame->tree);
+            frame->tree = NULL;
             if (frame == last)
                 break;
         }

@@ -42,6 +42,8 @@ struct decoded_frame {
     char errstr[256];    /* why, when status != 0 */
     struct notification notification; /* valid when status == 0 */
     struct relay_event *prepared;     /* what prepare left (owned by the frame), or NULL */
+    /* The frame's parse while prepare runs (decode_notification_keep()), else NULL. */
+    struct cJSON *tree;
     bool done;
     struct decoded_frame *next;
 };

@@ -24,24 +24,48 @@ static bool is_hash_text(const char *text)
 
 /* ---- canonical JSON ------------------------------------------------------------------ */
 
+static void put_canonical_byte(struct strbuf *out, unsigned char c);
+
+/* Whether any of the 8 bytes in word is a quote, a backslash or below 0x20: exact, no
+ * false answers either way (the usual zero-byte test, per byte value wanted). */
+static inline bool word_needs_care(uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\');
+    uint64_t found = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                     ((word - ones * 0x20) & ~word);
+    return (found & highs) != 0;
+}
+
+/* Which bytes a canonical string escapes: the control bytes (NUL ends a C string), the
+ * quote and the backslash. A table costs one load per byte where three comparisons
+ * did, and a notification's tree has about forty strings, most of them short. */
+#define ROW_OF(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const bool escaped_in_canonical[256] = {
+    ROW_OF(true), ROW_OF(true),                           /* 0x00-0x1f */
+    false, false, true, false, false, false, false, false, /* 0x20-0x27: '"' */
+    false, false, false, false, false, false, false, false,
+    ROW_OF(false), ROW_OF(false),                         /* 0x30-0x4f */
+    false, false, false, false, false, false, false, false, /* 0x50-0x5f: '\\' */
+    false, false, false, false, true, false, false, false,
+    ROW_OF(false), ROW_OF(false), ROW_OF(false), ROW_OF(false), ROW_OF(false), /* 0x60- */
+    ROW_OF(false), ROW_OF(false), ROW_OF(false), ROW_OF(false), ROW_OF(false), /* -0xff */
+};
+#undef ROW_OF
+
+/* Copied in runs between the bytes that need an escape; most strings are one run. */
 static void append_canonical_string(struct strbuf *out, const char *text)
 {
+    const unsigned char *p = (const unsigned char *)text, *run = p;
     strbuf_append_char(out, '"');
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        switch (*p) {
-        case '"': strbuf_append(out, "\\\""); break;
-        case '\\': strbuf_append(out, "\\\\"); break;
-        case '\b': strbuf_append(out, "\\b"); break;
-        case '\f': strbuf_append(out, "\\f"); break;
-        case '\n': strbuf_append(out, "\\n"); break;
-        case '\r': strbuf_append(out, "\\r"); break;
-        case '\t': strbuf_append(out, "\\t"); break;
-        default:
-            if (*p < 0x20)
-                strbuf_appendf(out, "\\u%04x", *p);
-            else
-                strbuf_append_char(out, (char)*p);
-        }
+    for (;;) {
+        while (!escaped_in_canonical[*p])
+            p++;
+        strbuf_append_len(out, run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        put_canonical_byte(out, *p);
+        run = ++p;
     }
     strbuf_append_char(out, '"');
 }
@@ -52,23 +76,47 @@ static int compare_members(const void *a, const void *b)
     return strcmp(x->string, y->string);
 }
 
-static int canonical_value(const cJSON *item, const char *skip_key, struct strbuf *out,
-                           char *errstr, size_t errstr_size);
+static int canonical_value(const cJSON *item, const char *skip_key, int depth,
+                           struct strbuf *out, char *errstr, size_t errstr_size);
 
-static int canonical_object(const cJSON *item, const char *skip_key, struct strbuf *out,
-                            char *errstr, size_t errstr_size)
+/* Objects of up to this many members are put in order on the stack by binary
+ * insertion: a notification's objects have a handful to a few tens of members (a
+ * campaign forty), and qsort() cost a merge buffer and a call per comparison. */
+#define CANON_SMALL_OBJECT 64
+
+static void sort_members_by_name(const cJSON **members, size_t count)
+{
+    for (size_t i = 1; i < count; i++) {
+        const cJSON *member = members[i];
+        size_t lo = 0, hi = i;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(members[mid]->string, member->string) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(&members[lo + 1], &members[lo], (i - lo) * sizeof *members);
+        members[lo] = member;
+    }
+}
+
+static int canonical_object(const cJSON *item, const char *skip_key, int depth,
+                            struct strbuf *out, char *errstr, size_t errstr_size)
 {
     size_t count = 0;
     for (const cJSON *child = item->child; child; child = child->next)
         count++;
-    const cJSON **members = calloc(count ? count : 1, sizeof *members);
-    if (!members)
-        abort();
+    const cJSON *small[CANON_SMALL_OBJECT];
+    const cJSON **members = count <= CANON_SMALL_OBJECT ? small : xcalloc(count, sizeof *members);
     size_t used = 0;
     for (const cJSON *child = item->child; child; child = child->next)
         if (!(skip_key && child->string && strcmp(child->string, skip_key) == 0))
             members[used++] = child;
-    qsort(members, used, sizeof *members, compare_members);
+    if (members == small)
+        sort_members_by_name(members, used);
+    else
+        qsort(members, used, sizeof *members, compare_members);
     int status = 0;
     strbuf_append_char(out, '{');
     for (size_t i = 0; i < used && status == 0; i++) {
@@ -81,10 +129,11 @@ static int canonical_object(const cJSON *item, const char *skip_key, struct strb
             strbuf_append_char(out, ',');
         append_canonical_string(out, members[i]->string);
         strbuf_append_char(out, ':');
-        status = canonical_value(members[i], NULL, out, errstr, errstr_size);
+        status = canonical_value(members[i], NULL, depth, out, errstr, errstr_size);
     }
     strbuf_append_char(out, '}');
-    free(members);
+    if (members != small)
+        free(members);
     return status;
 }
 
@@ -98,49 +147,54 @@ static void append_number(struct strbuf *out, double value)
         strbuf_append_len(out, text, numtext_g17(text, value));
 }
 
-static int canonical_value(const cJSON *item, const char *skip_key, struct strbuf *out,
-                           char *errstr, size_t errstr_size)
+/* depth counts the objects and arrays around item, and the limit is the text
+ * canonicalizer's, so that a tree spliced into a text (canon_tree_value) is refused
+ * exactly where its text would be. The kind is read from the type's low byte, as
+ * cJSON_IsObject() and the others do, without a call per node. */
+static int canonical_value(const cJSON *item, const char *skip_key, int depth,
+                           struct strbuf *out, char *errstr, size_t errstr_size)
 {
-    if (cJSON_IsObject(item))
-        return canonical_object(item, skip_key, out, errstr, errstr_size);
-    if (cJSON_IsArray(item)) {
+    switch (item->type & 0xFF) {
+    case cJSON_Object:
+    case cJSON_Array:
+        if (depth >= CJSON_NESTING_LIMIT) {
+            errstr_set(errstr, errstr_size, "nested too deeply");
+            return -1;
+        }
+        if ((item->type & 0xFF) == cJSON_Object)
+            return canonical_object(item, skip_key, depth + 1, out, errstr, errstr_size);
         strbuf_append_char(out, '[');
         for (const cJSON *child = item->child; child; child = child->next) {
             if (child != item->child)
                 strbuf_append_char(out, ',');
-            if (canonical_value(child, NULL, out, errstr, errstr_size) != 0)
+            if (canonical_value(child, NULL, depth + 1, out, errstr, errstr_size) != 0)
                 return -1;
         }
         strbuf_append_char(out, ']');
         return 0;
-    }
-    if (cJSON_IsString(item)) {
+    case cJSON_String:
         append_canonical_string(out, item->valuestring ? item->valuestring : "");
         return 0;
-    }
-    if (cJSON_IsNumber(item)) {
-        double value = item->valuedouble;
-        if (!isfinite(value)) {
+    case cJSON_Number:
+        if (!isfinite(item->valuedouble)) {
             errstr_set(errstr, errstr_size, "number is not finite");
             return -1;
         }
-        append_number(out, value);
+        append_number(out, item->valuedouble);
         return 0;
-    }
-    if (cJSON_IsTrue(item)) {
-        strbuf_append(out, "true");
+    case cJSON_True:
+        strbuf_append_len(out, "true", 4);
         return 0;
-    }
-    if (cJSON_IsFalse(item)) {
-        strbuf_append(out, "false");
+    case cJSON_False:
+        strbuf_append_len(out, "false", 5);
         return 0;
-    }
-    if (cJSON_IsNull(item)) {
-        strbuf_append(out, "null");
+    case cJSON_NULL:
+        strbuf_append_len(out, "null", 4);
         return 0;
+    default:
+        errstr_set(errstr, errstr_size, "value of unknown JSON kind");
+        return -1;
     }
-    errstr_set(errstr, errstr_size, "value of unknown JSON kind");
-    return -1;
 }
 
 int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf *out,
@@ -150,7 +204,7 @@ int audit_canonical_json(const cJSON *item, const char *skip_key, struct strbuf 
         errstr_set(errstr, errstr_size, "no JSON value");
         return -1;
     }
-    return canonical_value(item, skip_key, out, errstr, errstr_size);
+    return canonical_value(item, skip_key, 0, out, errstr, errstr_size);
 }
 
 /* ---- canonical JSON from text ------------------------------------------------------ */
@@ -176,6 +230,11 @@ struct canon_state {
     size_t sorted_cap;
     struct strbuf keys;    /* decoded keys that had escapes */
     struct strbuf scratch; /* one object's chunks while they are put in order */
+    /* When set, the value of the top-level member tree_key is the tree_text_len bytes
+     * right after its colon, already parsed into tree: written from the tree. */
+    const char *tree_key;
+    size_t tree_text_len;
+    const cJSON *tree;
     /* When set, where the value of this top-level member starts in the output. */
     const char *locate_key;
     size_t located_off;
@@ -307,17 +366,6 @@ static const char *decode_escape(struct canon_state *st, const char *p, struct s
         return NULL; /* a tree of C strings would cut the text here */
     put_utf8(decoded, cp);
     return p;
-}
-
-/* Whether any of the 8 bytes in word is a quote, a backslash or below 0x20: exact, no
- * false answers either way (the usual zero-byte test, per byte value wanted). */
-static inline bool word_needs_care(uint64_t word)
-{
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\');
-    uint64_t found = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-                     ((word - ones * 0x20) & ~word);
-    return (found & highs) != 0;
 }
 
 /* Parses the string at p (at its opening quote) and appends its canonical form.
@@ -530,6 +578,24 @@ static void locate_member(struct canon_state *st, size_t first, size_t region_st
     }
 }
 
+/* The member's value from st->tree, its text (from p) stepped over. Only when the text
+ * starts as the tree's value does (after white space, a '{' for an object, a '[' for an
+ * array): a parse that skipped something else, a byte order mark, would make a text the
+ * verifier cannot read, and the text's own canonicalization says why. */
+static const char *canon_tree_value(struct canon_state *st, const char *p)
+{
+    const cJSON *tree = st->tree;
+    const char *value = canon_skip_space(st, p);
+    char opening = cJSON_IsObject(tree) ? '{' : cJSON_IsArray(tree) ? '[' : '\0';
+    if (!opening || value >= st->end || *value != opening ||
+        (size_t)(st->end - p) < st->tree_text_len)
+        return canon_value(st, value, NULL, NULL);
+    st->tree = NULL; /* one member only */
+    if (canonical_value(tree, NULL, st->depth, st->out, st->errstr, st->errstr_size) != 0)
+        return NULL;
+    return p + st->tree_text_len;
+}
+
 static const char *canon_object(struct canon_state *st, const char *p, const char *skip_key,
                                 bool *skipped)
 {
@@ -562,7 +628,11 @@ static const char *canon_object(struct canon_state *st, const char *p, const cha
             return NULL;
         }
         strbuf_append_char(st->out, ':');
-        p = canon_value(st, canon_skip_space(st, p + 1), NULL, NULL);
+        if (st->tree && st->depth == 1 && key.key_len == strlen(st->tree_key) &&
+            memcmp(key_text, st->tree_key, key.key_len) == 0)
+            p = canon_tree_value(st, p + 1);
+        else
+            p = canon_value(st, canon_skip_space(st, p + 1), NULL, NULL);
         if (!p)
             return NULL;
         if (skip) {
@@ -1017,6 +1087,13 @@ static int seal_layout(struct canon_state *canon, const char *data, struct audit
 
 struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_t errstr_size)
 {
+    return audit_seal_prepare_tree(data, NULL, 0, NULL, errstr, errstr_size);
+}
+
+struct audit_seal_prep *audit_seal_prepare_tree(const char *data, const char *key,
+                                                size_t value_len, const cJSON *value,
+                                                char *errstr, size_t errstr_size)
+{
     if (!data) {
         errstr_set(errstr, errstr_size, "audit chain: no event data");
         return NULL;
@@ -1025,6 +1102,11 @@ struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_
     seal_prep_init(prep);
     struct canon_state canon;
     canon_state_init(&canon);
+    if (key && value) {
+        canon.tree_key = key;
+        canon.tree_text_len = value_len;
+        canon.tree = value;
+    }
     int status = seal_layout(&canon, data, prep, errstr, errstr_size);
     canon_state_free(&canon);
     if (status != 0) {
@@ -1032,6 +1114,18 @@ struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_
         return NULL;
     }
     return prep;
+}
+
+const char *audit_seal_prep_sealed(const struct audit_seal_prep *prep, size_t *len)
+{
+    *len = prep->sealed.len;
+    return prep->sealed.data;
+}
+
+const char *audit_seal_prep_canonical(const struct audit_seal_prep *prep, size_t *len)
+{
+    *len = prep->canonical.len;
+    return prep->canonical.data;
 }
 
 void audit_seal_prep_free(struct audit_seal_prep *prep)

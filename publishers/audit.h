@@ -72,7 +72,23 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
  * head into both and one SHA-256, the same bytes as without it. Returns NULL with errstr
  * set when the data cannot be sealed (the chain would refuse it the same way). */
 struct audit_seal_prep *audit_seal_prepare(const char *data, char *errstr, size_t errstr_size);
+/* The same for data one of whose top-level members the caller has parsed already: the
+ * value of key is the value_len bytes right after its colon, and value is their tree
+ * as cJSON reads them (util/json_parse), with nothing but white space after the value.
+ * Its canonical form is written from the tree, which is what the verifier does, instead
+ * of being read from the text again. The caller must not pass a tree with a string cut
+ * short by a \u escape reading as U+0000: the text would be refused, the tree would
+ * seal less than the text says. A value whose text does not start as the tree's does
+ * (a byte order mark) is canonicalized from the text, which refuses it. */
+struct audit_seal_prep *audit_seal_prepare_tree(const char *data, const char *key,
+                                                size_t value_len, const cJSON *value,
+                                                char *errstr, size_t errstr_size);
 void audit_seal_prep_free(struct audit_seal_prep *prep);
+/* What a prep holds, AUDIT_GENESIS_HASH standing in for both hashes: the sealed data
+ * text, and the canonical form its hash is taken over. For checks; the chain uses them
+ * itself. */
+const char *audit_seal_prep_sealed(const struct audit_seal_prep *prep, size_t *len);
+const char *audit_seal_prep_canonical(const struct audit_seal_prep *prep, size_t *len);
 
 /* ---- verification ---------------------------------------------------------------- */
 

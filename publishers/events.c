@@ -539,6 +539,9 @@ static bool is_json_text(const char *text, size_t len, bool object_only)
     return ok;
 }
 
+/* The member of an audit.notification's data whose value is the raw text, verbatim. */
+#define RAW_MEMBER "notification"
+
 static struct relay_event *audit_notification_event(const struct events_builder *builder,
                                                     const struct audit_notification *audit,
                                                     bool raw_is_json, char *errstr,
@@ -564,7 +567,7 @@ static struct relay_event *audit_notification_event(const struct events_builder 
     strbuf_append_json_string(&data, audit->correlation_id);
     strbuf_append(&data, ",\"receivedAt\":");
     append_time(&data, audit->received_ms);
-    strbuf_append(&data, ",\"notification\":");
+    strbuf_append(&data, ",\"" RAW_MEMBER "\":");
     strbuf_append_len(&data, audit->raw, audit->raw_len);
     if (audit->prev_hash) {
         strbuf_append(&data, ",\"prevHash\":");
@@ -610,7 +613,11 @@ struct relay_event *events_audit_decoded_notification(const struct events_builde
     if (event) {
         /* Data the chain cannot seal gets no layout; the chain then says why. */
         char why[256];
-        event->seal = audit_seal_prepare(event->data, why, sizeof why);
+        event->seal = audit->raw_tree ? audit_seal_prepare_tree(event->data, RAW_MEMBER,
+                                                                audit->raw_len,
+                                                                audit->raw_tree, why,
+                                                                sizeof why)
+                                      : audit_seal_prepare(event->data, why, sizeof why);
     }
     return event;
 }

@@ -97,6 +97,9 @@ struct audit_notification {
     const char *correlation_id;
     const char *prev_hash;
     const char *hash;
+    /* Optional, for events_audit_decoded_notification(): raw's parse (see
+     * decode_notification_keep()), so that the seal's layout is not read from raw. */
+    const struct cJSON *raw_tree;
 };
 struct relay_event *events_audit_notification(const struct events_builder *builder,
                                               const struct audit_notification *audit,

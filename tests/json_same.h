@@ -23,23 +23,23 @@ static inline bool json_same_tree_at(const cJSON *a, const cJSON *b, const char 
                               size_t why_size)
 {
     if (a->type != b->type) {
-        snprintf(why, why_size, "%s: type %d against %d", path, a->type, b->type);
+        snprintf(why, why_size, "%.120s: type %d against %d", path, a->type, b->type);
         return false;
     }
     if (!json_same_string(a->string, b->string)) {
-        snprintf(why, why_size, "%s: name \"%s\" against \"%s\"", path,
+        snprintf(why, why_size, "%.120s: name \"%s\" against \"%s\"", path,
                  a->string ? a->string : "(none)", b->string ? b->string : "(none)");
         return false;
     }
     if (!json_same_string(a->valuestring, b->valuestring)) {
-        snprintf(why, why_size, "%s: string \"%s\" against \"%s\"", path,
+        snprintf(why, why_size, "%.120s: string \"%s\" against \"%s\"", path,
                  a->valuestring ? a->valuestring : "(none)",
                  b->valuestring ? b->valuestring : "(none)");
         return false;
     }
     if (a->valueint != b->valueint || memcmp(&a->valuedouble, &b->valuedouble,
                                              sizeof a->valuedouble) != 0) {
-        snprintf(why, why_size, "%s: number %.17g (%d) against %.17g (%d)", path,
+        snprintf(why, why_size, "%.120s: number %.17g (%d) against %.17g (%d)", path,
                  a->valuedouble, a->valueint, b->valuedouble, b->valueint);
         return false;
     }
@@ -48,12 +48,12 @@ static inline bool json_same_tree_at(const cJSON *a, const cJSON *b, const char 
         char child_path[256];
         snprintf(child_path, sizeof child_path, "%s/%d", path, index);
         if (!ca || !cb) {
-            snprintf(why, why_size, "%s: %s has no such child", child_path,
+            snprintf(why, why_size, "%.120s: %s has no such child", child_path,
                      ca ? "the second" : "the first");
             return false;
         }
         if ((index > 0) && (ca->prev != last_a || cb->prev != last_b)) {
-            snprintf(why, why_size, "%s: prev does not link the previous child", child_path);
+            snprintf(why, why_size, "%.120s: prev does not link the previous child", child_path);
             return false;
         }
         if (!json_same_tree_at(ca, cb, child_path, why, why_size))
@@ -64,7 +64,7 @@ static inline bool json_same_tree_at(const cJSON *a, const cJSON *b, const char 
         cb = cb->next;
     }
     if (a->child && (a->child->prev != last_a || b->child->prev != last_b)) {
-        snprintf(why, why_size, "%s: the first child's prev is not the last child", path);
+        snprintf(why, why_size, "%.120s: the first child's prev is not the last child", path);
         return false;
     }
     return true;

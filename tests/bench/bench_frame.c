@@ -91,7 +91,9 @@ int main(int argc, char **argv)
             char errstr[256];
             struct notification n;
             int64_t t0 = now_ns();
-            if (decode_notification_in(arena, text, len, &n, errstr, sizeof errstr) != 0) {
+            cJSON *tree = NULL;
+            if (decode_notification_keep(arena, text, len, &n, &tree, errstr, sizeof errstr) !=
+                0) {
                 fprintf(stderr, "bench_frame: decode failed: %s\n", errstr);
                 return 1;
             }
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
                 .raw_len = len,
                 .received_ms = 1700000000000 + i,
                 .correlation_id = n.correlation_id,
+                .raw_tree = tree,
             };
             struct relay_event *event =
                 events_audit_decoded_notification(builder, &audit, errstr, sizeof errstr);
@@ -111,7 +114,8 @@ int main(int argc, char **argv)
                 return 1;
             }
             /* The layout alone, again, for the breakdown (not in the total). */
-            struct audit_seal_prep *prep = audit_seal_prepare(event->data, errstr, sizeof errstr);
+            struct audit_seal_prep *prep = audit_seal_prepare_tree(
+                event->data, "notification", len, tree, errstr, sizeof errstr);
             int64_t t3 = now_ns();
             if (!prep) {
                 fprintf(stderr, "bench_frame: seal layout failed: %s\n", errstr);
@@ -121,6 +125,7 @@ int main(int argc, char **argv)
             spent[STAGE_AUDIT] += t2 - t1;
             spent[STAGE_SEAL] += t3 - t2;
             audit_seal_prep_free(prep);
+            json_arena_release(arena, tree);
             relay_event_free(event);
             notification_clear(&n);
         }

@@ -1,10 +1,11 @@
 /*
  * libFuzzer target for the notification decoder. Every input goes through
- * decode_notification_in with a parse arena, as on the relay's decode thread (a small
+ * decode_notification_keep with a parse arena, as on the relay's decode thread (a small
  * one, so that large trees continue on the heap as well); what decodes is fed to a small campaign cache and to the
  * event builders, so the whole pure path from frame to CloudEvent is exercised.
  * The same bytes are also tried as a REST Campaign body and a listing page.
  */
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct events_observation observation = {1795356332000LL, NULL};
 
     struct notification n;
-    if (decode_notification_in(fuzz_arena, text, size, &n, err, sizeof err) == 0) {
+    cJSON *tree = NULL;
+    if (decode_notification_keep(fuzz_arena, text, size, &n, &tree, err, sizeof err) == 0) {
         switch (n.kind) {
         case NOTIFY_CAMPAIGN:
             apply_campaign(n.campaign, CACHE_ORIGIN_STREAM);
@@ -81,9 +83,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default:
             break;
         }
-        struct audit_notification audit = {n.topic, text, size, 0, n.correlation_id, NULL, NULL};
+        /* As the consumer audits a frame: sealed from the tree it kept, and as any
+         * other caller does, from the text. */
+        struct audit_notification audit = {.topic = n.topic, .raw = text, .raw_len = size,
+                                           .correlation_id = n.correlation_id,
+                                           .raw_tree = tree};
+        emit(events_audit_decoded_notification(fuzz_builder, &audit, err, sizeof err));
+        audit.raw_tree = NULL;
         emit(events_audit_notification(fuzz_builder, &audit, err, sizeof err));
         notification_clear(&n);
+        if (tree)
+            json_arena_release(fuzz_arena, tree);
     }
 
     struct campaign_update *update = decode_campaign_text(text, size, err, sizeof err);

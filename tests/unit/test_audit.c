@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tests/harness.h"
+#include "util/json_parse.h"
 #include "util/log.h"
 
 static char tmpdir[256];
@@ -423,6 +424,125 @@ static void test_prepared_seal_gives_the_same_bytes(void)
     outbox_destroy(prep_ob);
 }
 
+/* Lays out an audit.notification's data around raw from raw's tree and from the text;
+ * returns 1 if the tree's layout exists, having checked it against the verifier's
+ * reading of the sealed text and, when the text's layout exists too, against that. */
+static int tree_layout_agrees(const char *raw, int *text_sealed)
+{
+    struct strbuf data;
+    strbuf_init(&data);
+    strbuf_append(&data, "{\"topic\":\"v2.outbound.campaigns.c-1\",\"correlationId\":\"k\","
+                         "\"receivedAt\":\"2026-11-23T00:00:00.000Z\",\"notification\":");
+    strbuf_append(&data, raw);
+    strbuf_append_char(&data, '}');
+    const char *end = NULL;
+    cJSON *tree = json_parse(NULL, raw, strlen(raw), &end);
+    CHECK_MSG(tree != NULL, "%.60s does not parse", raw);
+    if (!tree) {
+        strbuf_free(&data);
+        return 0;
+    }
+    char tree_err[256] = "", text_err[256] = "";
+    struct audit_seal_prep *from_tree = audit_seal_prepare_tree(
+        data.data, "notification", strlen(raw), tree, tree_err, sizeof tree_err);
+    struct audit_seal_prep *from_text = audit_seal_prepare(data.data, text_err, sizeof text_err);
+    *text_sealed = from_text != NULL;
+    size_t a_len = 0, b_len = 0;
+    if (from_text) {
+        CHECK_MSG(from_tree != NULL, "%.60s: the text seals, the tree does not: %s", raw,
+                  tree_err);
+    } else {
+        CHECK_MSG(strcmp(tree_err, "") != 0 || from_tree, "%.60s: no reason given", raw);
+    }
+    if (from_text && from_tree) {
+        const char *a = audit_seal_prep_canonical(from_tree, &a_len);
+        const char *b = audit_seal_prep_canonical(from_text, &b_len);
+        CHECK_MSG(a_len == b_len && memcmp(a, b, a_len) == 0, "%.60s: canonical forms "
+                  "differ:\n#   %s\n#   %s", raw, a, b);
+        a = audit_seal_prep_sealed(from_tree, &a_len);
+        b = audit_seal_prep_sealed(from_text, &b_len);
+        CHECK_MSG(a_len == b_len && memcmp(a, b, a_len) == 0, "%.60s: sealed texts differ",
+                  raw);
+    }
+    if (from_tree) {
+        const char *sealed = audit_seal_prep_sealed(from_tree, &a_len);
+        cJSON *line = cJSON_ParseWithLength(sealed, a_len);
+        struct strbuf verifier;
+        strbuf_init(&verifier);
+        char err[256] = "";
+        CHECK_MSG(audit_canonical_json(line, "hash", &verifier, err, sizeof err) == 0,
+                  "%.60s: the verifier cannot read the sealed text: %s", raw, err);
+        const char *canonical = audit_seal_prep_canonical(from_tree, &b_len);
+        CHECK_MSG(verifier.len == b_len && memcmp(verifier.data, canonical, b_len) == 0,
+                  "%.60s: the verifier reads\n#   %s\n# where the tree gave\n#   %s", raw,
+                  verifier.data, canonical);
+        strbuf_free(&verifier);
+        cJSON_Delete(line);
+    }
+    int sealed = from_tree != NULL;
+    audit_seal_prep_free(from_tree);
+    audit_seal_prep_free(from_text);
+    cJSON_Delete(tree);
+    strbuf_free(&data);
+    return sealed;
+}
+
+/* The relay lays a notification's audit event out from the frame's tree: the same
+ * bytes as from the text wherever the text can be sealed, and what the verifier reads
+ * wherever the tree can. */
+static void test_seal_from_the_tree_gives_the_same_bytes(void)
+{
+    static const char *const raws[] = {
+        "{}",
+        " {\"b\":1,\"a\":2} ",
+        "{\"topicName\":\"v2.outbound.campaigns.c-1\",\"version\":\"2\",\"eventBody\":"
+        "{\"id\":\"c-1\",\"name\":\"Spring \\u00e9 \\\"renewals\\\"\",\"prevHash\":\"x\","
+        "\"hash\":\"y\",\"z\":[3,2,{\"y\":null,\"x\":false}],\"n\":-0,\"f\":1.50,"
+        "\"e\":1e3,\"g\":0.1,\"tab\":\"a\\tb\\u0001\\/\"},\"metadata\":{\"CorrelationId\":\"k\"}}",
+        "{\"\\u0062\":1,\"a\":2,\"\\ud83d\\ude00\":\"\\ud83d\\ude00\"}",
+        "{\"notification\":{\"prevHash\":\"" AUDIT_GENESIS_HASH "\"}}",
+    };
+    int text_sealed = 0;
+    for (size_t i = 0; i < sizeof raws / sizeof raws[0]; i++) {
+        CHECK_MSG(tree_layout_agrees(raws[i], &text_sealed), "%s: not sealed", raws[i]);
+        CHECK_MSG(text_sealed, "%s: the text is not sealed", raws[i]);
+    }
+
+    /* Refused by both, each for its reason. */
+    static const char *const refused[] = {
+        "{\"a\":1,\"a\":2}",     /* a duplicate key */
+        "{\"a\":[1e400]}",        /* not finite */
+        "\xEF\xBB\xBF{\"a\":1}", /* a BOM: the verifier could not read the sealed text */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_MSG(!tree_layout_agrees(refused[i], &text_sealed), "%s: sealed", refused[i]);
+        CHECK_MSG(!text_sealed, "%s: the text is sealed", refused[i]);
+    }
+
+    /* A number longer than the text canonicalizer's 63 characters: only the tree, read
+     * as the verifier's cJSON reads it, seals it. */
+    char long_number[128];
+    snprintf(long_number, sizeof long_number, "{\"n\":1%070d}", 0);
+    CHECK(tree_layout_agrees(long_number, &text_sealed));
+    CHECK(!text_sealed);
+
+    /* Nesting: refused from the tree exactly where the text is refused. */
+    for (int depth = 998; depth <= 1000; depth++) {
+        struct strbuf deep;
+        strbuf_init(&deep);
+        for (int i = 1; i < depth; i++)
+            strbuf_append(&deep, i % 2 ? "{\"k\":" : "[");
+        strbuf_append(&deep, "{}");
+        for (int i = depth - 1; i >= 1; i--)
+            strbuf_append_char(&deep, i % 2 ? '}' : ']');
+        int from_tree = tree_layout_agrees(deep.data, &text_sealed);
+        CHECK_MSG(from_tree == text_sealed, "nesting %d: tree %d, text %d", depth, from_tree,
+                  text_sealed);
+        CHECK_MSG(from_tree == (depth < 1000), "nesting %d: tree %d", depth, from_tree);
+        strbuf_free(&deep);
+    }
+}
+
 static struct outbox *open_outbox(const char *name, int64_t max_bytes)
 {
     char path[400], err[512];
@@ -740,6 +860,7 @@ int main(void)
     RUN(test_canonical_text_rejects_bad_input);
     RUN(test_seal_from_text);
     RUN(test_prepared_seal_gives_the_same_bytes);
+    RUN(test_seal_from_the_tree_gives_the_same_bytes);
     RUN(test_seal_from_text_refused_append);
     build_lines();
     RUN(test_verify_good_chain_and_repeats);

@@ -5,6 +5,8 @@
 
 #include "consumer/decode.h"
 #include "tests/harness.h"
+#include "tests/json_same.h"
+#include "util/json_arena.h"
 
 #define FIXTURES "tests/data/notifications/"
 #define CAMPAIGN_ID "8a9f2c61-3b7e-4c1d-9e55-0f4b2a7d6c10"
@@ -511,6 +513,54 @@ static void test_every_fixture_decodes(void)
     CHECK(decoded >= 12);
 }
 
+/* The tree handed on for the audit event: the frame's own parse when it decoded and
+ * the tree holds all the text says; nothing (and a free arena) otherwise. */
+static void test_kept_tree_is_the_frames_parse(void)
+{
+    struct json_arena *arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
+    char err[256];
+    struct notification n;
+    cJSON *tree = NULL;
+    const char frame[] = "{\"topicName\":\"v2.outbound.campaigns.c-1.progress\",\"eventBody\":"
+                         "{\"campaign\":{\"id\":\"c-1\",\"name\":\"A \\u00e9\"},"
+                         "\"percentage\":12}}";
+    REQUIRE(decode_notification_keep(arena, frame, strlen(frame), &n, &tree, err,
+                                     sizeof err) == 0);
+    REQUIRE(tree != NULL);
+    cJSON *expected = cJSON_Parse(frame);
+    char why[256] = "";
+    CHECK_MSG(json_same_tree(tree, expected, why, sizeof why), "%s", why);
+    cJSON_Delete(expected);
+    notification_clear(&n);
+    json_arena_release(arena, tree);
+
+    /* A \u0000 cuts the campaign's name short in the tree: decoded, not handed on. */
+    const char cut[] = "{\"topicName\":\"v2.outbound.campaigns.c-1.progress\",\"eventBody\":"
+                       "{\"campaign\":{\"id\":\"c-1\",\"name\":\"A\\u0000B\"},"
+                       "\"percentage\":12}}";
+    tree = (cJSON *)1;
+    CHECK(decode_notification_keep(arena, cut, strlen(cut), &n, &tree, err, sizeof err) == 0);
+    CHECK(tree == NULL);
+    notification_clear(&n);
+    const char bad_hex[] = "{\"topicName\":\"x\\u00?1\",\"eventBody\":{}}";
+    CHECK(decode_notification_keep(arena, bad_hex, strlen(bad_hex), &n, &tree, err,
+                                   sizeof err) == 0);
+    CHECK(tree == NULL);
+    notification_clear(&n);
+
+    /* A frame that does not decode leaves nothing either. */
+    const char no_body[] = "{\"topicName\":\"v2.outbound.campaigns.c-1\"}";
+    CHECK(decode_notification_keep(arena, no_body, strlen(no_body), &n, &tree, err,
+                                   sizeof err) == -1);
+    CHECK(tree == NULL);
+    /* Each case left the arena free: a live tree would make this parse abort. */
+    CHECK(decode_notification_keep(arena, frame, strlen(frame), &n, &tree, err,
+                                   sizeof err) == 0);
+    notification_clear(&n);
+    json_arena_release(arena, tree);
+    json_arena_destroy(arena);
+}
+
 int main(void)
 {
     RUN(test_channel_metadata);
@@ -528,5 +578,6 @@ int main(void)
     RUN(test_utf8_check_at_every_offset);
     RUN(test_integer_range);
     RUN(test_every_fixture_decodes);
+    RUN(test_kept_tree_is_the_frames_parse);
     return harness_finish();
 }

@@ -6,8 +6,10 @@
 
 #include "consumer/cache.h"
 #include "consumer/decode.h"
+#include "publishers/audit.h"
 #include "publishers/events.h"
 #include "tests/harness.h"
+#include "util/json_arena.h"
 
 #define GOLDEN_DIR "tests/data/events/"
 #define FIXTURES "tests/data/notifications/"
@@ -336,6 +338,80 @@ static void test_audit_golden(void)
     world_close(&w);
 }
 
+/* The consumer hands the frame's tree to the builder: every notification fixture's
+ * audit event is laid out for sealing to the same bytes with the tree as without it,
+ * and a frame the verifier could not read embedded (a leading BOM) is not laid out at
+ * all, tree or not. */
+static void test_audit_layout_from_the_frames_tree(void)
+{
+    static const char *const fixtures[] = {
+        "campaign_full.json", "campaign_unknown_enum.json", "campaign_unknown_fields.json",
+        "progress.json", "stats.json", "importstatus.json", "socket_closing.json",
+        "no_longer_subscribed.json", "token_revoked.json", "unknown_topic.json",
+    };
+    struct world w;
+    world_open(&w);
+    struct json_arena *arena = json_arena_create(JSON_ARENA_DEFAULT_BYTES);
+    char err[256] = "";
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, FIXTURES "%s", fixtures[i]);
+        size_t len;
+        char *raw = read_file(path, &len);
+        REQUIRE(raw);
+        struct notification n;
+        cJSON *tree = NULL;
+        CHECK_MSG(decode_notification_keep(arena, raw, len, &n, &tree, err, sizeof err) == 0,
+                  "%s: %s", fixtures[i], err);
+        CHECK_MSG(tree != NULL, "%s: no tree kept", fixtures[i]);
+        struct audit_notification audit = {.topic = n.topic, .raw = raw, .raw_len = len,
+                                           .received_ms = OBSERVED_MS,
+                                           .correlation_id = n.correlation_id,
+                                           .raw_tree = tree};
+        struct relay_event *from_tree =
+            events_audit_decoded_notification(w.builder, &audit, err, sizeof err);
+        audit.raw_tree = NULL;
+        struct relay_event *from_text =
+            events_audit_decoded_notification(w.builder, &audit, err, sizeof err);
+        REQUIRE(from_tree && from_text);
+        CHECK_MSG(from_tree->seal && from_text->seal, "%s: not laid out", fixtures[i]);
+        if (from_tree->seal && from_text->seal) {
+            size_t a_len, b_len;
+            const char *a = audit_seal_prep_canonical(from_tree->seal, &a_len);
+            const char *b = audit_seal_prep_canonical(from_text->seal, &b_len);
+            CHECK_MSG(a_len == b_len && memcmp(a, b, a_len) == 0, "%s: canonical forms differ",
+                      fixtures[i]);
+            a = audit_seal_prep_sealed(from_tree->seal, &a_len);
+            b = audit_seal_prep_sealed(from_text->seal, &b_len);
+            CHECK_MSG(a_len == b_len && memcmp(a, b, a_len) == 0, "%s: sealed texts differ",
+                      fixtures[i]);
+        }
+        relay_event_free(from_tree);
+        relay_event_free(from_text);
+        json_arena_release(arena, tree);
+        notification_clear(&n);
+        free(raw);
+    }
+
+    const char bom[] = "\xEF\xBB\xBF{\"topicName\":\"v2.system.socket_closing\","
+                       "\"eventBody\":{\"message\":\"bye\"}}";
+    struct notification n;
+    cJSON *tree = NULL;
+    REQUIRE(decode_notification_keep(arena, bom, strlen(bom), &n, &tree, err, sizeof err) == 0);
+    REQUIRE(tree != NULL);
+    struct audit_notification audit = {.topic = n.topic, .raw = bom, .raw_len = strlen(bom),
+                                       .received_ms = OBSERVED_MS, .raw_tree = tree};
+    struct relay_event *event = events_audit_decoded_notification(w.builder, &audit, err,
+                                                                  sizeof err);
+    REQUIRE(event);
+    CHECK(event->seal == NULL);
+    relay_event_free(event);
+    json_arena_release(arena, tree);
+    notification_clear(&n);
+    json_arena_destroy(arena);
+    world_close(&w);
+}
+
 static void test_alert_golden_and_validation(void)
 {
     struct world w;
@@ -447,6 +523,7 @@ int main(void)
     RUN(test_removed_golden);
     RUN(test_progress_stats_import_golden);
     RUN(test_audit_golden);
+    RUN(test_audit_layout_from_the_frames_tree);
     RUN(test_alert_golden_and_validation);
     RUN(test_id_derivation_and_builder_arguments);
     RUN(test_adopt_takes_the_strings);
