@@ -39,28 +39,33 @@ static void *take(struct reader *r, size_t size)
     return malloc(size);
 }
 
-static void give_back(const struct reader *r, void *p)
+/* Memory from the block is given back with the block; the rest came from malloc(). */
+static void give_back(const struct json_parse_space *space, void *p)
 {
-    const struct json_parse_space *space = r->space;
     if (space && (char *)p >= space->block && (char *)p < space->limit)
         return;
     free(p);
 }
 
-/* cJSON_Delete() of a partial tree, freeing through give_back(). */
-static void delete_tree(const struct reader *r, cJSON *item)
+/* cJSON_Delete() of a tree json_parse() built, freeing through give_back(). */
+static void delete_tree(const struct json_parse_space *space, cJSON *item)
 {
     while (item) {
         cJSON *next = item->next;
         if (item->child)
-            delete_tree(r, item->child);
+            delete_tree(space, item->child);
         if (item->valuestring)
-            give_back(r, item->valuestring);
+            give_back(space, item->valuestring);
         if (item->string)
-            give_back(r, item->string);
-        give_back(r, item);
+            give_back(space, item->string);
+        give_back(space, item);
         item = next;
     }
+}
+
+void json_parse_delete(const struct json_parse_space *space, cJSON *tree)
+{
+    delete_tree(space, tree);
 }
 
 static cJSON *new_item(struct reader *r)
@@ -332,7 +337,7 @@ static bool parse_string(cJSON *item, struct reader *r)
 
 fail:
     if (output)
-        give_back(r, output);
+        give_back(r->space, output);
     /* cJSON's: the offset a failure reports is where decoding stopped, one past the
      * opening quote if it never began. */
     r->offset = (size_t)(input - content);
@@ -398,7 +403,7 @@ static bool parse_array(cJSON *item, struct reader *r)
     return finish_container(item, r, cJSON_Array, head, last);
 
 fail:
-    delete_tree(r, head);
+    delete_tree(r->space, head);
     return false;
 }
 
@@ -446,7 +451,7 @@ static bool parse_object(cJSON *item, struct reader *r)
     return finish_container(item, r, cJSON_Object, head, last);
 
 fail:
-    delete_tree(r, head);
+    delete_tree(r->space, head);
     return false;
 }
 
@@ -515,7 +520,7 @@ cJSON *json_parse(struct json_parse_space *space, const char *text, size_t len,
 
 fail:
     if (root)
-        delete_tree(&r, root);
+        delete_tree(space, root);
     if (text && end)
         *end = text + (r.offset < r.length ? r.offset : r.length > 0 ? r.length - 1 : 0);
     return NULL;

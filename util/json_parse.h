@@ -20,8 +20,8 @@
  *   compare the two.
  * - space may be NULL: then every node and string comes from malloc(). Otherwise they
  *   are taken from [space->next, space->limit), advancing next, and from malloc() once
- *   that is used up (counted in space->overflows). Either way cJSON_Delete() frees the
- *   tree, given hooks that skip pointers into the block.
+ *   that is used up (counted in space->overflows). json_parse_delete() frees the tree,
+ *   and so does cJSON_Delete() given hooks that skip pointers into the block.
  * - A failed parse returns NULL having freed what it took from the heap; what it took
  *   from the block stays taken (the caller resets next).
  * - The parse keeps no state: any number of threads may parse into their own spaces.
@@ -46,5 +46,8 @@ struct json_parse_space {
 
 struct cJSON *json_parse(struct json_parse_space *space, const char *text, size_t len,
                          const char **end);
+/* Frees a tree json_parse() built from space (NULL for the heap): what lies outside the
+ * block. A tree with items added since must have them from malloc(). */
+void json_parse_delete(const struct json_parse_space *space, struct cJSON *tree);
 
 #endif

@@ -18,18 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static alignas(16) char block[64 * 1024];
 
-static void free_outside_block(cJSON *item)
-{
-    for (cJSON *next; item; item = next) {
-        next = item->next;
-        free_outside_block(item->child);
-        void *parts[] = {item->valuestring, item->string, item};
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-            if ((char *)parts[i] < block || (char *)parts[i] >= block + sizeof block)
-                free(parts[i]);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -51,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     end ? end - text : -1, cjson_end ? cjson_end - text : -1);
             abort();
         }
-        free_outside_block(got);
+        json_parse_delete(&space, got);
     }
     cJSON_Delete(expected);
     return 0;

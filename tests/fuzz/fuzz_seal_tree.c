@@ -19,63 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "publishers/audit.h"
+#include "tests/seal_check.h"
 #include "util/json_arena.h"
 #include "util/strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void differ(const char *what, const char *a, size_t a_len, const char *b, size_t b_len)
-{
-    fprintf(stderr, "%s:\n  %.*s\n  %.*s\n", what, (int)a_len, a, (int)b_len, b);
-    abort();
-}
-
-static void check_layouts(const char *data_text, size_t raw_len,
-                          const cJSON *tree)
-{
-    char tree_err[256] = "", text_err[256] = "";
-    struct audit_seal_prep *from_tree = audit_seal_prepare_tree(
-        data_text, "notification", raw_len, tree, tree_err, sizeof tree_err);
-    struct audit_seal_prep *from_text = audit_seal_prepare(data_text, text_err,
-                                                           sizeof text_err);
-    if (from_text && !from_tree) {
-        fprintf(stderr, "the text seals, the tree does not: %s\n", tree_err);
-        abort();
-    }
-    size_t a_len, b_len;
-    if (from_text && from_tree) {
-        const char *a = audit_seal_prep_canonical(from_tree, &a_len);
-        const char *b = audit_seal_prep_canonical(from_text, &b_len);
-        if (a_len != b_len || memcmp(a, b, a_len) != 0)
-            differ("canonical forms differ (tree, text)", a, a_len, b, b_len);
-        a = audit_seal_prep_sealed(from_tree, &a_len);
-        b = audit_seal_prep_sealed(from_text, &b_len);
-        if (a_len != b_len || memcmp(a, b, a_len) != 0)
-            differ("sealed texts differ (tree, text)", a, a_len, b, b_len);
-    }
-    if (from_tree) {
-        const char *sealed = audit_seal_prep_sealed(from_tree, &a_len);
-        cJSON *line = cJSON_ParseWithLength(sealed, a_len);
-        struct strbuf verifier;
-        strbuf_init(&verifier);
-        char err[256] = "";
-        if (!cJSON_IsObject(line) ||
-            audit_canonical_json(line, "hash", &verifier, err, sizeof err) != 0) {
-            fprintf(stderr, "the verifier cannot read the sealed text (%s): %.*s\n", err,
-                    (int)a_len, sealed);
-            abort();
-        }
-        const char *canonical = audit_seal_prep_canonical(from_tree, &b_len);
-        if (verifier.len != b_len || memcmp(verifier.data, canonical, b_len) != 0)
-            differ("the verifier's canonical form differs (verifier, tree)", verifier.data,
-                   verifier.len, canonical, b_len);
-        strbuf_free(&verifier);
-        cJSON_Delete(line);
-    }
-    audit_seal_prep_free(from_tree);
-    audit_seal_prep_free(from_text);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 {
@@ -101,7 +49,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
                              "\"receivedAt\":\"2026-11-23T00:00:00.000Z\",\"notification\":");
         strbuf_append_len(&data, raw, size);
         strbuf_append_char(&data, '}');
-        check_layouts(data.data, size, tree);
+        bool tree_sealed, text_sealed;
+        char why[1024];
+        if (!seal_layouts_agree(data.data, size, tree, &tree_sealed, &text_sealed, why,
+                                sizeof why)) {
+            fprintf(stderr, "%s\n", why);
+            abort();
+        }
         strbuf_free(&data);
     }
     json_arena_release(arena, tree);

@@ -24,19 +24,6 @@ static const char *const kind_names[] = {"the heap", "a block", "a 200-byte bloc
 
 static alignas(16) char block[256 * 1024];
 
-/* A block tree's nodes and strings outside the block came from malloc(). */
-static void free_outside_block(cJSON *item)
-{
-    for (cJSON *next; item; item = next) {
-        next = item->next;
-        free_outside_block(item->child);
-        void *parts[] = {item->valuestring, item->string, item};
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-            if ((char *)parts[i] < block || (char *)parts[i] >= block + sizeof block)
-                free(parts[i]);
-    }
-}
-
 /* Parses text[0..len) every way and checks each agrees with cJSON; returns whether cJSON
  * accepted it, so a caller can also say what it expects. label names the input. */
 static int agrees_with_cjson(const char *label, const char *text, size_t len)
@@ -71,7 +58,7 @@ static int agrees_with_cjson(const char *label, const char *text, size_t len)
         } else if (kind == FROM_HEAP) {
             cJSON_Delete(got);
         } else {
-            free_outside_block(got);
+            json_parse_delete(&space, got);
         }
     }
     int accepted = expected != NULL;
