@@ -488,6 +488,16 @@ static void test_seal_from_the_tree_gives_the_same_bytes(void)
     CHECK(tree_layout_agrees(long_number, &text_sealed));
     CHECK(!text_sealed);
 
+    /* An object of more members than are sorted on the stack, in reverse order. */
+    struct strbuf wide;
+    strbuf_init(&wide);
+    for (int i = 80; i > 0; i--)
+        strbuf_appendf(&wide, "%s\"m%02d\":%d", i == 80 ? "{" : ",", i, i);
+    strbuf_append_char(&wide, '}');
+    CHECK(tree_layout_agrees(wide.data, &text_sealed));
+    CHECK(text_sealed);
+    strbuf_free(&wide);
+
     /* Nesting: refused from the tree exactly where the text is refused. */
     for (int depth = 998; depth <= 1000; depth++) {
         struct strbuf deep;

@@ -209,9 +209,14 @@ static void test_numbers_convert_as_strtod_does(void)
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         CHECK_MSG(agrees_with_cjson(edges[i], edges[i], strlen(edges[i])), "cJSON refuses %s",
                   edges[i]);
+    /* A run longer than the stack copy strtod() reads from (cJSON has no bound since
+     * Debian's fix of CVE-2023-26819): the copy comes from the heap. */
+    char long_run[320];
+    snprintf(long_run, sizeof long_run, "[-1%0250d.5e-240]", 0);
+    CHECK_MSG(agrees_with_cjson("a 257-byte number", long_run, strlen(long_run)),
+              "cJSON refuses a 257-byte number");
 
     uint64_t state = 0x9e3779b97f4a7c15u;
-    int compared = 0;
     for (int n = 0; n < 20000; n++) {
         state ^= state << 13;
         state ^= state >> 7;
@@ -232,9 +237,7 @@ static void test_numbers_convert_as_strtod_does(void)
         char label[64];
         snprintf(label, sizeof label, "%.*s", (int)len - 1, number);
         agrees_with_cjson(label, number, len);
-        compared++;
     }
-    CHECK_EQ_INT(compared, 20000);
 }
 
 int main(void)
