@@ -119,10 +119,15 @@ struct cursor_slot {
     int64_t writing; /* in the open transaction */
 };
 
+/* Pages that hold rows: the file less its free pages. */
+#define LIVE_PAGES_SQL                                                                     \
+    "SELECT (SELECT page_count FROM pragma_page_count())"                                  \
+    " - (SELECT freelist_count FROM pragma_freelist_count())"
+
 enum writer_stmt {
     WS_BEGIN, WS_COMMIT, WS_ROLLBACK, WS_MAX_SEQ, WS_GET_META, WS_PUT_META,
     WS_PUT_SNAPSHOT, WS_DEL_SNAPSHOT, WS_SET_CURSOR,
-    WS_INSERT_DEAD, WS_COUNT
+    WS_INSERT_DEAD, WS_LIVE_PAGES, WS_COUNT
 };
 
 static const char *const writer_sql[WS_COUNT] = {
@@ -147,6 +152,7 @@ static const char *const writer_sql[WS_COUNT] = {
     [WS_INSERT_DEAD] = "INSERT INTO dead_letters(sink, seq, event_id, type, family, subject,"
                        " source, time_ms, data, reason, dead_ms)"
                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [WS_LIVE_PAGES] = LIVE_PAGES_SQL,
 };
 
 /* Statements on one segment's table, prepared once per segment on the writer's connection:
@@ -460,26 +466,29 @@ static void update_usage(struct outbox *ob, int64_t used)
 }
 
 /* Live pages of the database file: what stored rows occupy. Freed pages are reused
- * before the file grows, so the file never grows past the high mark of this value. */
-static int measure_live_bytes(struct outbox *ob, sqlite3 *db, int64_t *used, char *errstr,
-                              size_t errstr_size)
+ * before the file grows, so the file never grows past the high mark of this value.
+ * The writer measures after every commit with its prepared statement (preparing it each
+ * time was 1.6 % of the service loop at full load); pruning passes stmt NULL. */
+static int measure_live_bytes(struct outbox *ob, sqlite3 *db, sqlite3_stmt *stmt,
+                              int64_t *used, char *errstr, size_t errstr_size)
 {
-    int64_t pages = 0, free_pages = 0;
-    sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT (SELECT page_count FROM pragma_page_count()),"
-                                    " (SELECT freelist_count FROM pragma_freelist_count())",
-                                -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return sql_error(ob, db, rc, "measuring size", errstr, errstr_size);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        pages = sqlite3_column_int64(stmt, 0);
-        free_pages = sqlite3_column_int64(stmt, 1);
+    sqlite3_stmt *once = NULL;
+    if (!stmt) {
+        int rc = sqlite3_prepare_v2(db, LIVE_PAGES_SQL, -1, &once, NULL);
+        if (rc != SQLITE_OK)
+            return sql_error(ob, db, rc, "measuring size", errstr, errstr_size);
+        stmt = once;
     }
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_ROW)
-        return sql_error(ob, db, rc, "measuring size", errstr, errstr_size);
-    *used = (pages - free_pages) * ob->page_size;
+    int64_t pages = -1;
+    int status = step_int(ob, db, stmt, &pages, errstr, errstr_size);
+    sqlite3_finalize(once);
+    if (status != OUTBOX_OK)
+        return status;
+    if (pages < 0) {
+        errstr_set(errstr, errstr_size, "outbox %s: measuring size: no page count", ob->path);
+        return OUTBOX_ERROR;
+    }
+    *used = pages * ob->page_size;
     return OUTBOX_OK;
 }
 
@@ -799,7 +808,8 @@ static int writer_commit(struct outbox *ob, char *errstr, size_t errstr_size)
 
     int64_t used = 0;
     char measure_err[256];
-    if (measure_live_bytes(ob, ob->db, &used, measure_err, sizeof measure_err) == OUTBOX_OK)
+    if (measure_live_bytes(ob, ob->db, ob->ws[WS_LIVE_PAGES], &used, measure_err,
+                           sizeof measure_err) == OUTBOX_OK)
         update_usage(ob, used);
     writer_release_lock(ob);
     return OUTBOX_OK;
@@ -1144,7 +1154,8 @@ struct outbox *outbox_create(const struct outbox_options *options, char *errstr,
     ob->hot_first_seq = last + 1;
     ob->next_seq = last + 1;
     int64_t used = 0;
-    if (measure_live_bytes(ob, ob->db, &used, errstr, errstr_size) != OUTBOX_OK)
+    if (measure_live_bytes(ob, ob->db, ob->ws[WS_LIVE_PAGES], &used, errstr, errstr_size) !=
+        OUTBOX_OK)
         goto fail;
     update_usage(ob, used);
 
@@ -1840,7 +1851,7 @@ static int maintain(struct outbox *ob, int max_rows, bool yield_to_writer, int64
         checkpoint_wal(ob, yield_to_writer);
         pthread_mutex_lock(&ob->aux_mu);
         int64_t used = 0;
-        status = measure_live_bytes(ob, ob->aux_db, &used, errstr, errstr_size);
+        status = measure_live_bytes(ob, ob->aux_db, NULL, &used, errstr, errstr_size);
         pthread_mutex_unlock(&ob->aux_mu);
         if (status == OUTBOX_OK)
             update_usage(ob, used);
