@@ -475,15 +475,38 @@ static void append_member_string(struct strbuf *out, const char *key, const char
     strbuf_append_json_string(out, value);
 }
 
+/* ,"name":value without printf: the service loop writes an entry with every change. */
+static void append_member_int64(struct strbuf *out, const char *name, int64_t value)
+{
+    strbuf_append(out, ",\"");
+    strbuf_append(out, name);
+    strbuf_append(out, "\":");
+    strbuf_append_int64(out, value);
+}
+
+/* The fingerprint as "%016" PRIx64 writes it. */
+static void append_fingerprint(struct strbuf *out, uint64_t fingerprint)
+{
+    static const char hex[] = "0123456789abcdef";
+    char text[16];
+    for (int i = 15; i >= 0; i--, fingerprint >>= 4)
+        text[i] = hex[fingerprint & 0xF];
+    strbuf_append(out, ",\"configFingerprint\":\"");
+    strbuf_append_len(out, text, sizeof text);
+    strbuf_append_char(out, '"');
+}
+
 static void serialize_entry(const struct cache_entry *e, struct strbuf *out)
 {
     strbuf_append(out, "{\"id\":");
     strbuf_append_json_string(out, e->id);
     append_member_string(out, "name", e->name);
     append_member_string(out, "status", e->raw_status);
-    strbuf_appendf(out, ",\"state\":\"%s\"", lifecycle_state_name(e->state));
+    strbuf_append(out, ",\"state\":\"");
+    strbuf_append(out, lifecycle_state_name(e->state));
+    strbuf_append_char(out, '"');
     if (e->has_version)
-        strbuf_appendf(out, ",\"version\":%" PRId64, e->version);
+        append_member_int64(out, "version", e->version);
     append_member_string(out, "dialingMode", e->dialing_mode);
     append_member_string(out, "contactListId", e->contact_list_id);
     append_member_string(out, "divisionId", e->division_id);
@@ -491,17 +514,17 @@ static void serialize_entry(const struct cache_entry *e, struct strbuf *out)
     append_member_string(out, "siteId", e->site_id);
     append_member_string(out, "queueId", e->queue_id);
     if (e->has_priority)
-        strbuf_appendf(out, ",\"priority\":%" PRId64, e->priority);
+        append_member_int64(out, "priority", e->priority);
     append_member_string(out, "errors", e->errors_summary);
     if (e->has_date_created)
-        strbuf_appendf(out, ",\"dateCreatedMs\":%" PRId64, e->date_created_ms);
+        append_member_int64(out, "dateCreatedMs", e->date_created_ms);
     if (e->has_date_modified)
-        strbuf_appendf(out, ",\"dateModifiedMs\":%" PRId64, e->date_modified_ms);
-    strbuf_appendf(out, ",\"stateEnteredMs\":%" PRId64 ",\"lastSeenMs\":%" PRId64,
-                   e->state_entered_ms, e->last_seen_ms);
+        append_member_int64(out, "dateModifiedMs", e->date_modified_ms);
+    append_member_int64(out, "stateEnteredMs", e->state_entered_ms);
+    append_member_int64(out, "lastSeenMs", e->last_seen_ms);
     if (e->has_progress)
         strbuf_appendf(out, ",\"progressPercentage\":%.17g", e->progress_percentage);
-    strbuf_appendf(out, ",\"configFingerprint\":\"%016" PRIx64 "\"", e->config_fingerprint);
+    append_fingerprint(out, e->config_fingerprint);
     if (e->last_event_id[0])
         append_member_string(out, "lastEventId", e->last_event_id);
     strbuf_append_char(out, '}');

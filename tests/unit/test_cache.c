@@ -342,6 +342,51 @@ static void test_snapshot_round_trip_is_exact(void)
     fixture_close(&f);
 }
 
+/* The stored form of one entry, byte for byte: snapshots written by earlier versions
+ * must read back, and the restore test above would accept any format it reads. */
+static void test_entry_serialization_golden(void)
+{
+    struct fixture f;
+    fixture_open(&f);
+    struct campaign_update *u = make_update("c-1", "on", -1);
+    u->has_version = true;
+    u->version = -12;
+    u->has_date_created = true;
+    u->date_created_ms = 1795356331417LL;
+    u->has_date_modified = true;
+    u->date_modified_ms = 0;
+    u->has_priority = true;
+    u->priority = 9007199254740993LL;
+    u->queue.id = dup_text("queue-\"1\"");
+    u->config_fingerprint = 0xffULL;
+    apply(f.cache, u, CACHE_ORIGIN_RECONCILE, -5, &f.change);
+    u = make_update("c-2", "off", -1);
+    u->config_fingerprint = UINT64_MAX;
+    apply(f.cache, u, CACHE_ORIGIN_RECONCILE, INT64_MAX, &f.change);
+    cache_set_progress(f.cache, "c-2", 0.1);
+
+    struct strbuf out;
+    strbuf_init(&out);
+    cache_entry_serialize(cache_get(f.cache, "c-1"), &out);
+    CHECK_EQ_STR(strbuf_cstr(&out),
+                 "{\"id\":\"c-1\",\"name\":\"Renewals\",\"status\":\"on\",\"state\":\"RUNNING\","
+                 "\"version\":-12,\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
+                 "\"divisionId\":\"division-1\",\"queueId\":\"queue-\\\"1\\\"\","
+                 "\"priority\":9007199254740993,\"dateCreatedMs\":1795356331417,"
+                 "\"dateModifiedMs\":0,\"stateEnteredMs\":-5,\"lastSeenMs\":-5,"
+                 "\"configFingerprint\":\"00000000000000ff\"}");
+    strbuf_reset(&out);
+    cache_entry_serialize(cache_get(f.cache, "c-2"), &out);
+    CHECK_EQ_STR(strbuf_cstr(&out),
+                 "{\"id\":\"c-2\",\"name\":\"Renewals\",\"status\":\"off\",\"state\":\"STOPPED\","
+                 "\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
+                 "\"divisionId\":\"division-1\",\"stateEnteredMs\":9223372036854775807,"
+                 "\"lastSeenMs\":9223372036854775807,\"progressPercentage\":0.10000000000000001,"
+                 "\"configFingerprint\":\"ffffffffffffffff\"}");
+    strbuf_free(&out);
+    fixture_close(&f);
+}
+
 static void test_snapshot_restore_rejects_bad_input(void)
 {
     struct fixture f;
@@ -447,6 +492,7 @@ int main(void)
     RUN(test_raw_change_within_one_state);
     RUN(test_remove_iterate_and_side_facts);
     RUN(test_snapshot_round_trip_is_exact);
+    RUN(test_entry_serialization_golden);
     RUN(test_snapshot_restore_rejects_bad_input);
     RUN(test_ten_thousand_campaigns_fit);
     return harness_finish();
