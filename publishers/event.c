@@ -14,30 +14,55 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
 {
     if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT)
         return NULL;
-    return relay_event_adopt(id, xstrdup(type), xstrdup_or_empty(source), subject, time_ms,
-                             family, xstrdup(data));
+    const struct relay_event_texts texts = {
+        .id = id, .type = type, .source = source, .subject = subject,
+        .id_len = strlen(id), .type_len = strlen(type),
+        .source_len = source ? strlen(source) : 0, .subject_len = subject ? strlen(subject) : 0,
+    };
+    size_t data_len = strlen(data);
+    return relay_event_make(&texts, time_ms, family, xmemdup0(data, data_len), data_len);
 }
 
-struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
-                                      const char *subject, int64_t time_ms,
-                                      enum event_family family, char *data)
+/* Copies len bytes of text (NULL: none) and a NUL to *at; returns the copy. */
+static char *place_text(char **at, const char *text, size_t len)
 {
-    if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT) {
-        free(type);
-        free(source);
+    char *copy = *at;
+    if (len)
+        memcpy(copy, text, len);
+    copy[len] = '\0';
+    *at += len + 1;
+    return copy;
+}
+
+struct relay_event *relay_event_make(const struct relay_event_texts *texts, int64_t time_ms,
+                                     enum event_family family, char *data, size_t data_len)
+{
+    if (!texts || !texts->id || !texts->type || !data ||
+        (unsigned)family >= EVENT_FAMILY_COUNT) {
         free(data);
         return NULL;
     }
-    struct relay_event *event = calloc(1, sizeof *event);
+    size_t source_len = texts->source ? texts->source_len : 0;
+    size_t subject_len = texts->subject ? texts->subject_len : 0;
+    size_t text_bytes = texts->id_len + texts->type_len + source_len + subject_len + 4;
+    struct relay_event *event = malloc(sizeof *event + text_bytes);
     if (!event)
         abort();
-    event->id = xstrdup_or_empty(id);
-    event->type = type;
-    event->source = source ? source : xstrdup_or_empty(NULL);
-    event->subject = xstrdup_or_empty(subject);
-    event->time_ms = time_ms;
-    event->family = family;
-    event->data = data;
+    char *at = (char *)(event + 1);
+    *event = (struct relay_event){
+        .id = place_text(&at, texts->id, texts->id_len),
+        .type = place_text(&at, texts->type, texts->type_len),
+        .source = place_text(&at, texts->source, source_len),
+        .subject = place_text(&at, texts->subject, subject_len),
+        .time_ms = time_ms,
+        .family = family,
+        .data = data,
+        .data_len = data_len,
+        .id_len = texts->id_len,
+        .type_len = texts->type_len,
+        .source_len = source_len,
+        .subject_len = subject_len,
+    };
     atomic_init(&event->refs, 1);
     return event;
 }
@@ -49,12 +74,20 @@ struct relay_event *relay_event_share(const struct relay_event *event)
         atomic_fetch_add_explicit(&owned->refs, 1, memory_order_relaxed);
         return owned;
     }
-    struct relay_event *copy = relay_event_create(event->id, event->type, event->source,
-                                                  event->subject, event->time_ms,
-                                                  event->family, event->data);
+    const struct relay_event_texts texts = {
+        .id = event->id, .type = event->type, .source = event->source,
+        .subject = event->subject,
+        .id_len = relay_event_text_len(event->id, event->id_len),
+        .type_len = relay_event_text_len(event->type, event->type_len),
+        .source_len = event->source ? relay_event_text_len(event->source, event->source_len) : 0,
+        .subject_len =
+            event->subject ? relay_event_text_len(event->subject, event->subject_len) : 0,
+    };
+    size_t data_len = relay_event_data_len(event);
+    struct relay_event *copy = relay_event_make(&texts, event->time_ms, event->family,
+                                                xmemdup0(event->data, data_len), data_len);
     if (!copy)
         abort(); /* the view was a valid event: only its strings were borrowed */
-    copy->data_len = event->data_len;
     return copy;
 }
 
@@ -67,10 +100,6 @@ void relay_event_free(struct relay_event *event)
     if (atomic_fetch_sub_explicit(&event->refs, 1, memory_order_release) > 1)
         return;
     atomic_thread_fence(memory_order_acquire);
-    free(event->id);
-    free(event->type);
-    free(event->source);
-    free(event->subject);
     free(event->data);
     audit_seal_prep_free(event->seal);
     free(event);

@@ -2,8 +2,10 @@
  * The relay's event record: one CloudEvents 1.0 event, as it flows from the cache
  * through the outbox to every sink.
  *
- * Contract: all strings are heap-owned by the event and freed by relay_event_free().
- * `data` is the JSON text of the CloudEvents `data` member (an object). `subject`
+ * Contract: all strings are owned by the event and freed by relay_event_free(): id,
+ * type, source and subject live in the event's own allocation (one per event, not one
+ * per string: the service loop builds and frees a few events per notification), data
+ * in its own heap block. `data` is the JSON text of the CloudEvents `data` member (an object). `subject`
  * is the campaign id for campaign-scoped events and the ordering key for every sink
  * (the Kafka message key); org-wide events use "" and share one ordering lane.
  * `id` is deterministic: the same fact seen twice (stream and reconciliation)
@@ -34,9 +36,12 @@ struct relay_event {
     int64_t time_ms; /* CloudEvents `time`, ms since the epoch */
     enum event_family family;
     char *data;      /* JSON object text */
-    /* strlen(data) where whoever set data knew it (a sealed audit event, a record read
-     * from the outbox), else 0: read it through relay_event_data_len(). */
+    /* strlen(data) where whoever set data knew it (a built or sealed event, a record
+     * read from the outbox), else 0: read it through relay_event_data_len(). */
     size_t data_len;
+    /* The other strings' lengths: set on every heap event, 0 in a view built on the
+     * stack; read them through relay_event_text_len(). */
+    size_t id_len, type_len, source_len, subject_len;
     /* Audit events only, optional: the seal's layout, computed where the event was
      * built (publishers/audit.h). Owned by the event. */
     struct audit_seal_prep *seal;
@@ -51,16 +56,28 @@ static inline size_t relay_event_data_len(const struct relay_event *event)
     return event->data_len ? event->data_len : strlen(event->data);
 }
 
+/* The length of one of an event's strings given the length field beside it:
+ * relay_event_text_len(event->source, event->source_len). */
+static inline size_t relay_event_text_len(const char *text, size_t known)
+{
+    return known ? known : strlen(text);
+}
+
+/* An event's short strings with their lengths, for relay_event_make(). */
+struct relay_event_texts {
+    const char *id, *type, *source, *subject; /* source and subject may be NULL: "" */
+    size_t id_len, type_len, source_len, subject_len;
+};
+
 /* Allocates an event, copying every string. Returns NULL only on bad arguments. */
 struct relay_event *relay_event_create(const char *id, const char *type, const char *source,
                                        const char *subject, int64_t time_ms,
                                        enum event_family family, const char *data);
-/* Like relay_event_create, but takes type, source and data (heap strings; source may be
- * NULL) instead of copying them: the builders make them for the event alone. They are
- * freed, and NULL returned, on bad arguments. */
-struct relay_event *relay_event_adopt(const char *id, char *type, char *source,
-                                      const char *subject, int64_t time_ms,
-                                      enum event_family family, char *data);
+/* Like relay_event_create, but takes data (a heap string of data_len bytes, 0 if not
+ * known) instead of copying it: the builders make it for the event alone. It is freed,
+ * and NULL returned, on bad arguments (no id, type or data, an unknown family). */
+struct relay_event *relay_event_make(const struct relay_event_texts *texts, int64_t time_ms,
+                                     enum event_family family, char *data, size_t data_len);
 /* Drops one owner; the last frees the event. */
 void relay_event_free(struct relay_event *event);
 /* Another owner for a heap event (the same pointer), or a heap copy of a borrowed view.

@@ -110,41 +110,66 @@ void events_derive_id(const char *const *facts, size_t fact_count,
     derive_id_from(parts, fact_count, out);
 }
 
-static char *full_type(const struct events_builder *builder, const char *unprefixed)
+/* Appends len bytes of text at *at. */
+static void put_text(char **at, const char *text, size_t len)
 {
-    struct strbuf sb;
-    strbuf_init(&sb);
-    strbuf_append(&sb, builder->prefix);
-    strbuf_append(&sb, unprefixed);
-    return strbuf_detach(&sb);
+    memcpy(*at, text, len);
+    *at += len;
 }
 
-static char *source_for(const struct events_builder *builder, const char *collection,
-                        const char *id)
-{
-    struct strbuf sb;
-    strbuf_init(&sb);
-    strbuf_append(&sb, "genesys-cloud://");
-    strbuf_append(&sb, builder->domain);
-    if (collection) {
-        strbuf_append_char(&sb, '/');
-        strbuf_append(&sb, collection);
-    }
-    if (id) {
-        strbuf_append_char(&sb, '/');
-        strbuf_append(&sb, id);
-    }
-    return strbuf_detach(&sb);
-}
-
-/* Takes ownership of data. */
+/* Takes ownership of data. The type is the builder's prefix and the unprefixed name; the
+ * source "genesys-cloud://<domain>[/<collection>][/<source_id>]". Both are composed in a
+ * stack buffer (the heap only for an unusually long domain or id) and copied into the
+ * event's own allocation. */
 static struct relay_event *finish_event(const struct events_builder *builder,
                                         const char *unprefixed, const char *id,
-                                        char *source, const char *subject, int64_t time_ms,
+                                        const char *collection, const char *source_id,
+                                        const char *subject, int64_t time_ms,
                                         struct strbuf *data)
 {
-    return relay_event_adopt(id, full_type(builder, unprefixed), source, subject, time_ms,
-                             event_family_of_type(unprefixed), strbuf_detach(data));
+    static const char scheme[] = "genesys-cloud://";
+    size_t prefix_len = strlen(builder->prefix), unprefixed_len = strlen(unprefixed);
+    size_t domain_len = strlen(builder->domain);
+    size_t collection_len = collection ? strlen(collection) : 0;
+    size_t source_id_len = source_id ? strlen(source_id) : 0;
+    size_t need = prefix_len + unprefixed_len + sizeof scheme + domain_len + collection_len +
+                  source_id_len + 2;
+    char stack[512];
+    char *names = need <= sizeof stack ? stack : xmalloc(need);
+    char *at = names;
+    put_text(&at, builder->prefix, prefix_len);
+    put_text(&at, unprefixed, unprefixed_len);
+    char *source = at;
+    put_text(&at, scheme, sizeof scheme - 1);
+    put_text(&at, builder->domain, domain_len);
+    if (collection) {
+        *at++ = '/';
+        put_text(&at, collection, collection_len);
+    }
+    if (source_id) {
+        *at++ = '/';
+        put_text(&at, source_id, source_id_len);
+    }
+    const struct relay_event_texts texts = {
+        .id = id, .type = names, .source = source, .subject = subject,
+        .id_len = strlen(id), .type_len = (size_t)(source - names),
+        .source_len = (size_t)(at - source), .subject_len = subject ? strlen(subject) : 0,
+    };
+    size_t data_len = data->len;
+    struct relay_event *event = relay_event_make(&texts, time_ms,
+                                                 event_family_of_type(unprefixed),
+                                                 strbuf_detach(data), data_len);
+    if (names != stack)
+        free(names);
+    return event;
+}
+
+/* An event's data buffer, sized once for the common events (a progress or state event's
+ * data is 300-600 bytes; growing from strbuf's 64 took four allocations). */
+static void event_data_init(struct strbuf *data)
+{
+    strbuf_init(data);
+    strbuf_reserve(data, 511);
 }
 
 static void append_time(struct strbuf *sb, int64_t ms)
@@ -195,7 +220,9 @@ static void append_campaign(struct strbuf *sb, const struct cache_entry *e, bool
     if (with_state) {
         strbuf_append(sb, ",\"status\":");
         strbuf_append_json_string(sb, e->raw_status);
-        strbuf_appendf(sb, ",\"state\":\"%s\"", lifecycle_state_name(e->state));
+        strbuf_append(sb, ",\"state\":\"");
+        strbuf_append(sb, lifecycle_state_name(e->state));
+        strbuf_append_char(sb, '"');
     }
     strbuf_append_char(sb, '}');
 }
@@ -204,7 +231,9 @@ static void append_status(struct strbuf *sb, const char *status, enum lifecycle_
 {
     strbuf_append(sb, "{\"status\":");
     strbuf_append_json_string(sb, status);
-    strbuf_appendf(sb, ",\"state\":\"%s\"}", lifecycle_state_name(state));
+    strbuf_append(sb, ",\"state\":\"");
+    strbuf_append(sb, lifecycle_state_name(state));
+    strbuf_append(sb, "\"}");
 }
 
 static void append_version(struct strbuf *sb, bool has_version, int64_t version)
@@ -246,8 +275,8 @@ static struct relay_event *campaign_event(const struct events_builder *builder,
 {
     char id[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, fact_count, id);
-    return finish_event(builder, unprefixed, id,
-                        source_for(builder, "outbound/campaigns", e->id), e->id, time_ms, data);
+    return finish_event(builder, unprefixed, id, "outbound/campaigns", e->id, e->id, time_ms,
+                        data);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -262,7 +291,7 @@ struct relay_event *events_state_changed(const struct events_builder *builder,
         return NULL;
     const struct cache_entry *e = change->entry;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":");
     append_campaign(&data, e, false);
     strbuf_append(&data, ",\"version\":");
@@ -300,7 +329,7 @@ struct relay_event *events_config_changed(const struct events_builder *builder,
         return NULL;
     const struct cache_entry *e = change->entry;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":");
     append_campaign(&data, e, false);
     strbuf_append(&data, ",\"version\":");
@@ -342,7 +371,7 @@ struct relay_event *events_discovered(const struct events_builder *builder,
         return NULL;
     const struct cache_entry *e = change->entry;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":");
     append_campaign(&data, e, false);
     strbuf_append(&data, ",\"version\":");
@@ -369,7 +398,7 @@ struct relay_event *events_removed(const struct events_builder *builder,
     if (!builder || !entry || !observation)
         return NULL;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":");
     append_campaign(&data, entry, false);
     strbuf_append(&data, ",\"version\":");
@@ -413,7 +442,7 @@ struct relay_event *events_progress(const struct events_builder *builder,
     if (!builder || !p || !observation || !p->campaign_id || !p->campaign_id[0])
         return NULL;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":{\"id\":");
     strbuf_append_json_string(&data, p->campaign_id);
     strbuf_append(&data, ",\"name\":");
@@ -451,7 +480,7 @@ struct relay_event *events_progress(const struct events_builder *builder,
     char id[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, 6, id);
     return finish_event(builder, "campaign.progress", id,
-                        source_for(builder, "outbound/campaigns", p->campaign_id),
+                        "outbound/campaigns", p->campaign_id,
                         p->campaign_id, observation->observed_ms, &data);
 }
 
@@ -462,7 +491,7 @@ struct relay_event *events_dialer_stats(const struct events_builder *builder,
     if (!builder || !s || !observation || !s->campaign_id || !s->campaign_id[0])
         return NULL;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"campaign\":{\"id\":");
     strbuf_append_json_string(&data, s->campaign_id);
     strbuf_append(&data, "},\"group\":");
@@ -482,7 +511,7 @@ struct relay_event *events_dialer_stats(const struct events_builder *builder,
     char id[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, 4, id);
     return finish_event(builder, "campaign.dialer_stats", id,
-                        source_for(builder, "outbound/campaigns", s->campaign_id),
+                        "outbound/campaigns", s->campaign_id,
                         s->campaign_id, observation->observed_ms, &data);
 }
 
@@ -493,7 +522,7 @@ struct relay_event *events_import_status(const struct events_builder *builder,
     if (!builder || !st || !observation || !st->contact_list_id || !st->contact_list_id[0])
         return NULL;
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     strbuf_append(&data, "{\"contactListId\":");
     strbuf_append_json_string(&data, st->contact_list_id);
     strbuf_append(&data, ",\"importState\":");
@@ -524,7 +553,7 @@ struct relay_event *events_import_status(const struct events_builder *builder,
     char id[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, 7, id);
     return finish_event(builder, "contactlist.import_status", id,
-                        source_for(builder, "outbound/contactlists", st->contact_list_id),
+                        "outbound/contactlists", st->contact_list_id,
                         st->contact_list_id, observation->observed_ms, &data);
 }
 
@@ -593,7 +622,7 @@ static struct relay_event *audit_notification_event(const struct events_builder 
     /* One ordering lane (empty subject) for the whole audit stream: the hash chain
      * is a single sequence and must not be split across partitions. */
     return finish_event(builder, "audit.notification", id,
-                        source_for(builder, "notifications", NULL), "", audit->received_ms,
+                        "notifications", NULL, "", audit->received_ms,
                         &data);
 }
 
@@ -660,7 +689,7 @@ struct relay_event *events_alert(const struct events_builder *builder,
     strbuf_appendf(&unprefixed, "alert.%s", alert->name);
 
     struct strbuf data;
-    strbuf_init(&data);
+    event_data_init(&data);
     bool first = true;
     strbuf_append_char(&data, '{');
     append_key(&data, &first, "severity");
@@ -694,11 +723,9 @@ struct relay_event *events_alert(const struct events_builder *builder,
     char id[EVENTS_ID_HEX_LEN + 1];
     events_derive_id(facts, 3, id);
     const char *campaign_id = alert->campaign ? alert->campaign->id : NULL;
-    char *source = campaign_id ? source_for(builder, "outbound/campaigns", campaign_id)
-                               : source_for(builder, "relay", NULL);
-    struct relay_event *event = finish_event(builder, strbuf_cstr(&unprefixed), id, source,
-                                             campaign_id ? campaign_id : "", alert->raised_ms,
-                                             &data);
+    struct relay_event *event = finish_event(
+        builder, strbuf_cstr(&unprefixed), id, campaign_id ? "outbound/campaigns" : "relay",
+        campaign_id, campaign_id ? campaign_id : "", alert->raised_ms, &data);
     strbuf_free(&unprefixed);
     return event;
 }

@@ -510,9 +510,12 @@ static rd_kafka_headers_t *build_headers(const struct relay_event *event, const 
     const char *source = event->source ? event->source : "";
     rd_kafka_headers_t *headers = rd_kafka_headers_new(7);
     ADD_LITERAL_HEADER(headers, "ce_specversion", "1.0");
-    ADD_HEADER(headers, "ce_id", event->id, (ssize_t)strlen(event->id));
-    ADD_HEADER(headers, "ce_source", source, (ssize_t)strlen(source));
-    ADD_HEADER(headers, "ce_type", event->type, (ssize_t)strlen(event->type));
+    ADD_HEADER(headers, "ce_id", event->id,
+               (ssize_t)relay_event_text_len(event->id, event->id_len));
+    ADD_HEADER(headers, "ce_source", source,
+               (ssize_t)relay_event_text_len(source, event->source_len));
+    ADD_HEADER(headers, "ce_type", event->type,
+               (ssize_t)relay_event_text_len(event->type, event->type_len));
     ADD_HEADER(headers, "ce_time", time_text, (ssize_t)strlen(time_text));
     if (subject_len > 0)
         ADD_HEADER(headers, "ce_subject", subject, (ssize_t)subject_len);
@@ -563,7 +566,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
     }
 
     const char *subject = event->subject ? event->subject : "";
-    size_t subject_len = strlen(subject);
+    size_t subject_len = relay_event_text_len(subject, event->subject_len);
     rd_kafka_headers_t *headers = build_headers(event, subject, subject_len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         sink->active.rk, RD_KAFKA_V_RKT(sink->active.topics[event->family]),

@@ -828,10 +828,10 @@ static void measure_event(const struct relay_event *event, struct event_texts *t
 {
     t->subject = event->subject ? event->subject : "";
     t->source = event->source ? event->source : "";
-    t->id = strlen(event->id);
-    t->type = strlen(event->type);
-    t->subject_len = strlen(t->subject);
-    t->source_len = strlen(t->source);
+    t->id = relay_event_text_len(event->id, event->id_len);
+    t->type = relay_event_text_len(event->type, event->type_len);
+    t->subject_len = relay_event_text_len(t->subject, event->subject_len);
+    t->source_len = relay_event_text_len(t->source, event->source_len);
     t->data = relay_event_data_len(event);
     t->size_estimate = (int64_t)(t->id + t->type + t->subject_len + t->source_len + t->data) +
                        OUTBOX_ROW_OVERHEAD;
@@ -2126,23 +2126,32 @@ void outbox_reader_destroy(struct outbox_reader *reader)
 const char *outbox_reader_sink(const struct outbox_reader *reader) { return reader->sink; }
 int64_t outbox_reader_cursor(const struct outbox_reader *reader) { return reader->cursor; }
 
-/* A heap copy of a text column ("" for NULL); *len_out gets its length. */
-static char *column_dup_len(sqlite3_stmt *stmt, int column, size_t *len_out)
+/* A text column as it stands in the current row ("" for NULL), with its length. */
+static const char *column_text(sqlite3_stmt *stmt, int column, size_t *len_out)
 {
-    const unsigned char *text = sqlite3_column_text(stmt, column);
-    size_t len = text ? (size_t)sqlite3_column_bytes(stmt, column) : 0;
-    char *copy = xmalloc(len + 1);
-    if (len)
-        memcpy(copy, text, len);
-    copy[len] = '\0';
-    if (len_out)
-        *len_out = len;
-    return copy;
+    const char *text = (const char *)sqlite3_column_text(stmt, column);
+    *len_out = text ? (size_t)sqlite3_column_bytes(stmt, column) : 0;
+    return text ? text : "";
 }
 
-static char *column_dup(sqlite3_stmt *stmt, int column)
+/* The event of the reader's current row: its strings copied out of SQLite's row. */
+static struct relay_event *row_event(sqlite3_stmt *stmt)
 {
-    return column_dup_len(stmt, column, NULL);
+    struct relay_event_texts texts;
+    texts.id = column_text(stmt, 1, &texts.id_len);
+    texts.type = column_text(stmt, 2, &texts.type_len);
+    texts.subject = column_text(stmt, 4, &texts.subject_len);
+    texts.source = column_text(stmt, 5, &texts.source_len);
+    int family = sqlite3_column_int(stmt, 3);
+    size_t data_len = 0;
+    const char *data = column_text(stmt, 7, &data_len);
+    struct relay_event *event = relay_event_make(
+        &texts, sqlite3_column_int64(stmt, 6),
+        (unsigned)family < EVENT_FAMILY_COUNT ? (enum event_family)family : EVENT_FAMILY_STATE,
+        xmemdup0(data, data_len), data_len);
+    if (!event)
+        abort(); /* every column the statement reads is NOT NULL */
+    return event;
 }
 
 int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max,
@@ -2163,21 +2172,8 @@ int outbox_reader_fetch(struct outbox_reader *reader, int64_t after_seq, int max
     sqlite3_bind_int(stmt, 3, max);
     int rc = SQLITE_DONE, count = 0;
     while (count < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct relay_event *event = calloc(1, sizeof *event);
-        if (!event)
-            abort();
-        atomic_init(&event->refs, 1);
-        event->id = column_dup(stmt, 1);
-        event->type = column_dup(stmt, 2);
-        int family = sqlite3_column_int(stmt, 3);
-        event->family = (unsigned)family < EVENT_FAMILY_COUNT ? (enum event_family)family
-                                                               : EVENT_FAMILY_STATE;
-        event->subject = column_dup(stmt, 4);
-        event->source = column_dup(stmt, 5);
-        event->time_ms = sqlite3_column_int64(stmt, 6);
-        event->data = column_dup_len(stmt, 7, &event->data_len);
         records[count].seq = sqlite3_column_int64(stmt, 0);
-        records[count].event = event;
+        records[count].event = row_event(stmt);
         count++;
     }
     if (count < max && rc != SQLITE_DONE) {

@@ -43,11 +43,6 @@ void strbuf_reserve(struct strbuf *sb, size_t extra)
     sb->cap = cap;
 }
 
-void strbuf_append(struct strbuf *sb, const char *text)
-{
-    strbuf_append_len(sb, text, strlen(text));
-}
-
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)
 {
     va_list copy;

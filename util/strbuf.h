@@ -46,7 +46,13 @@ static inline void strbuf_append_char(struct strbuf *sb, char c)
     sb->data[sb->len] = '\0';
 }
 
-void strbuf_append(struct strbuf *sb, const char *text);
+/* Inline so that the length of a literal, most of what the event builders append, is
+ * known at compile time. */
+static inline void strbuf_append(struct strbuf *sb, const char *text)
+{
+    strbuf_append_len(sb, text, strlen(text));
+}
+
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Appends the decimal text of value, as "%" PRId64 would, without printf. */

@@ -39,6 +39,15 @@ char *xstrdup_or_empty(const char *text)
     return must(strdup(text ? text : ""));
 }
 
+char *xmemdup0(const void *bytes, size_t len)
+{
+    char *copy = must(malloc(len + 1));
+    if (len)
+        memcpy(copy, bytes, len);
+    copy[len] = '\0';
+    return copy;
+}
+
 void errstr_set(char *errstr, size_t errstr_size, const char *fmt, ...)
 {
     if (!errstr || errstr_size == 0)

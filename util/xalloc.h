@@ -16,6 +16,8 @@ void *xrealloc(void *pointer, size_t size);
 char *xstrdup(const char *text);
 /* A heap copy; NULL becomes "". */
 char *xstrdup_or_empty(const char *text);
+/* A heap copy of len bytes with a NUL after them. */
+char *xmemdup0(const void *bytes, size_t len);
 
 /* Formats into a caller's errstr buffer (errstr may be NULL or errstr_size 0). */
 void errstr_set(char *errstr, size_t errstr_size, const char *fmt, ...)

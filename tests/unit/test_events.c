@@ -490,28 +490,54 @@ static void test_id_derivation_and_builder_arguments(void)
     events_builder_destroy(NULL);
 }
 
-/* relay_event_adopt keeps the strings it is given (no copy) and frees them when it
- * refuses; LeakSanitizer and valgrind catch a leak or a double free on either path. */
-static void test_adopt_takes_the_strings(void)
+/* relay_event_make keeps the data it is given (no copy) and frees it when it refuses;
+ * the short strings are copied into the event with their lengths, which need not be
+ * the whole of the text given (a part of a longer buffer). LeakSanitizer and valgrind
+ * catch a leak or a double free on either path. */
+static void test_make_takes_the_data_and_copies_the_texts(void)
 {
-    char *type = strdup("cx.outbound.campaign.progress");
+    char buffer[] = "id-1|cx.outbound.campaign.progress|c-1";
     char *data = strdup("{\"percentage\":7}");
-    struct relay_event *event = relay_event_adopt("id-1", type, NULL, "c-1", 42,
-                                                  EVENT_FAMILY_STATE, data);
+    const struct relay_event_texts texts = {
+        .id = buffer, .id_len = 4, .type = buffer + 5, .type_len = 29,
+        .subject = buffer + 35, .subject_len = 3,
+    };
+    struct relay_event *event = relay_event_make(&texts, 42, EVENT_FAMILY_STATE, data, 16);
     REQUIRE(event != NULL);
-    CHECK(event->type == type);
+    memset(buffer, 'x', sizeof buffer - 1);
     CHECK(event->data == data);
-    CHECK_EQ_STR(event->source, "");
     CHECK_EQ_STR(event->id, "id-1");
+    CHECK_EQ_STR(event->type, "cx.outbound.campaign.progress");
     CHECK_EQ_STR(event->subject, "c-1");
+    CHECK_EQ_STR(event->source, "");
+    CHECK_EQ_INT(event->id_len, 4);
+    CHECK_EQ_INT(event->type_len, 29);
+    CHECK_EQ_INT(event->subject_len, 3);
+    CHECK_EQ_INT(event->source_len, 0);
+    CHECK_EQ_INT(relay_event_data_len(event), 16);
     CHECK_EQ_INT(event->time_ms, 42);
-    relay_event_free(event);
 
-    CHECK(relay_event_adopt(NULL, strdup("t"), strdup("s"), "", 1, EVENT_FAMILY_STATE,
-                            strdup("{}")) == NULL);
-    CHECK(relay_event_adopt("id", strdup("t"), strdup("s"), "", 1, EVENT_FAMILY_COUNT,
-                            strdup("{}")) == NULL);
-    CHECK(relay_event_adopt("id", strdup("t"), NULL, "", 1, EVENT_FAMILY_STATE, NULL) == NULL);
+    /* A view on the stack has no lengths; sharing it makes a heap event that has them. */
+    struct relay_event view = {.id = "v", .type = "cx.t", .source = "s://x", .subject = "",
+                               .family = EVENT_FAMILY_ALERT, .data = "{}"};
+    struct relay_event *copy = relay_event_share(&view);
+    CHECK(copy != &view);
+    CHECK_EQ_INT(copy->type_len, 4);
+    CHECK_EQ_INT(copy->source_len, 5);
+    CHECK_EQ_INT(relay_event_text_len(view.source, view.source_len), 5);
+    CHECK_EQ_INT(relay_event_data_len(copy), 2);
+    CHECK_EQ_STR(copy->source, "s://x");
+    /* A heap event is shared by reference. */
+    CHECK(relay_event_share(event) == event);
+    relay_event_free(event);
+    relay_event_free(event);
+    relay_event_free(copy);
+
+    const struct relay_event_texts no_id = {.type = "t", .type_len = 1};
+    CHECK(relay_event_make(&no_id, 1, EVENT_FAMILY_STATE, strdup("{}"), 2) == NULL);
+    CHECK(relay_event_make(&texts, 1, EVENT_FAMILY_COUNT, strdup("{}"), 2) == NULL);
+    CHECK(relay_event_make(&texts, 1, EVENT_FAMILY_STATE, NULL, 0) == NULL);
+    CHECK(relay_event_make(NULL, 1, EVENT_FAMILY_STATE, strdup("{}"), 2) == NULL);
 }
 
 int main(void)
@@ -526,6 +552,6 @@ int main(void)
     RUN(test_audit_layout_from_the_frames_tree);
     RUN(test_alert_golden_and_validation);
     RUN(test_id_derivation_and_builder_arguments);
-    RUN(test_adopt_takes_the_strings);
+    RUN(test_make_takes_the_data_and_copies_the_texts);
     return harness_finish();
 }

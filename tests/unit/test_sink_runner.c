@@ -129,14 +129,10 @@ static int64_t engine_poll(void *opaque, int timeout_ms)
         e->pending[i] = e->pending[--e->pending_count];
         if (is_dead_seq(e, seq)) {
             /* The runner hands the record to the outbox; we pass a copy we own. */
-            struct relay_event *copy = relay_event_create("", "", "", "", 0,
-                                                          EVENT_FAMILY_STATE, "{}");
             char id[32];
             snprintf(id, sizeof id, "ev-%lld", (long long)seq);
-            free(copy->id);
-            copy->id = strdup(id);
-            free(copy->type);
-            copy->type = strdup("cx.outbound.campaign.progress");
+            struct relay_event *copy = relay_event_create(
+                id, "cx.outbound.campaign.progress", "", "", 0, EVENT_FAMILY_STATE, "{}");
             sink_runner_dead_letter(e->runner, seq, copy, "test engine gave up");
             relay_event_free(copy);
         }
