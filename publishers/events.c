@@ -78,8 +78,8 @@ static void derive_id_from(const struct id_fact *facts, size_t fact_count,
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex2(ctx, sha256_md(), NULL) != 1)
+    EVP_MD_CTX *ctx = sha256_thread_context();
+    if (EVP_DigestInit_ex2(ctx, sha256_md(), NULL) != 1)
         abort();
     static const char separator = '\0';
     for (size_t i = 0; i < fact_count; i++) {
@@ -88,7 +88,6 @@ static void derive_id_from(const struct id_fact *facts, size_t fact_count,
     }
     if (EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1 || digest_len < EVENTS_ID_HEX_LEN / 2)
         abort();
-    EVP_MD_CTX_free(ctx);
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < EVENTS_ID_HEX_LEN / 2; i++) {
         out[2 * i] = hex[digest[i] >> 4];

@@ -14,4 +14,10 @@
 
 const EVP_MD *sha256_md(void);
 
+/* A digest context of the calling thread, for one digest at a time: initialize it with
+ * EVP_DigestInit_ex2() and finish before the next use. Event ids are derived a few
+ * times per notification, and a context each was an allocation and a free each time.
+ * A thread's context is freed when it exits (the exiting process's at exit). */
+EVP_MD_CTX *sha256_thread_context(void);
+
 #endif
