@@ -316,6 +316,46 @@ static void test_rest_campaign_matches_notification_fingerprint(void)
     campaign_update_free(NULL);
 }
 
+/* The decoder finds a body's members in one pass: each field must still be the first
+ * member of its name, as a lookup by name gives it, and names that only share a length
+ * or a prefix with a field must not be taken for it. */
+static void test_members_are_the_first_of_their_name(void)
+{
+    char err[256];
+    const char body[] =
+        "{\"ids\":\"not-the-id\",\"i\":\"x\",\"sits\":{\"id\":\"s0\"},"
+        "\"id\":\"c-1\",\"name\":\"first\",\"version\":3,\"campaignStatus\":\"on\","
+        "\"contactList\":{\"id\":\"list-1\"},\"priority\":4,\"dialingMode\":\"agentless\","
+        "\"anExtraordinarilyLongMemberNameOfFortyChars\":1,"
+        "\"id\":\"c-2\",\"name\":\"second\",\"version\":\"bad\",\"campaignStatus\":7,"
+        "\"contactList\":{\"id\":\"list-2\"},\"priority\":5,\"dialingMode\":\"preview\","
+        "\"site\":{\"id\":\"s1\"},\"site\":{\"id\":\"s2\"},"
+        "\"dateModified\":\"2026-11-22T10:00:00Z\",\"dateModified\":\"2026-11-23T10:00:00Z\"}";
+    struct campaign_update *u = decode_campaign_text(body, strlen(body), err, sizeof err);
+    REQUIRE(u != NULL);
+    CHECK_EQ_STR(u->id, "c-1");
+    CHECK_EQ_STR(u->name, "first");
+    CHECK(u->has_version);
+    CHECK_EQ_INT(u->version, 3);
+    CHECK_EQ_STR(u->campaign_status, "on");
+    CHECK_EQ_STR(u->contact_list.id, "list-1");
+    CHECK(u->has_priority);
+    CHECK_EQ_INT(u->priority, 4);
+    CHECK_EQ_STR(u->dialing_mode, "agentless");
+    CHECK_EQ_STR(u->site.id, "s1");
+    CHECK(u->has_date_modified);
+    CHECK_EQ_INT(u->date_modified_ms, 1795341600000LL);
+    campaign_update_free(u);
+
+    /* The first of a name decides even when a later one would be valid. */
+    const char bad_first[] = "{\"id\":\"c\",\"version\":1.5,\"version\":2}";
+    CHECK(decode_campaign_text(bad_first, strlen(bad_first), err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "version of campaign c is not an integer");
+    const char no_id[] = "{\"idx\":\"c\",\"Id\":\"c\"}";
+    CHECK(decode_campaign_text(no_id, strlen(no_id), err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "campaign id is missing");
+}
+
 static void test_campaign_listing(void)
 {
     char err[256];
@@ -572,6 +612,7 @@ int main(void)
     RUN(test_import_status_notification_and_rest);
     RUN(test_unknown_topic_is_kept);
     RUN(test_rest_campaign_matches_notification_fingerprint);
+    RUN(test_members_are_the_first_of_their_name);
     RUN(test_campaign_listing);
     RUN(test_malformed_fixtures_fail_with_clear_errors);
     RUN(test_truncated_error_names_offset);
