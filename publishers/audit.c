@@ -1167,7 +1167,8 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
     if (status != OUTBOX_OK)
         return status;
     struct audit_seal_prep *prep = event->seal;
-    if (!prep) {
+    /* A layout whose sealed text went to an earlier append of this event is spent. */
+    if (!prep || !prep->sealed.data) {
         prep = &chain->layout;
         if (seal_layout(&chain->canon, event->data, prep, errstr, errstr_size) != 0)
             return OUTBOX_ERROR;
@@ -1184,12 +1185,26 @@ int audit_chain_append_event(struct audit_chain *chain, const struct relay_event
     memcpy(previous, chain->head, sizeof previous);
     memcpy(chain->head, hash, sizeof hash);
 
-    struct relay_event sealed = *event;
-    sealed.data = prep->sealed.data;
-    sealed.data_len = prep->sealed.len;
-    sealed.seal = NULL;
-    atomic_init(&sealed.refs, 0); /* a view: its data is the chain's buffer */
-    return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
+    if (prep != event->seal) {
+        struct relay_event sealed = *event;
+        sealed.data = prep->sealed.data;
+        sealed.data_len = prep->sealed.len;
+        sealed.seal = NULL;
+        atomic_init(&sealed.refs, 0); /* a view: its data is the chain's buffer */
+        return append_sealed(chain, &sealed, previous, seq_out, errstr, errstr_size);
+    }
+    /* The event's own layout gives its sealed text to the stored event, which the
+     * outbox then keeps by reference: a view would be copied, data and all. */
+    size_t sealed_len = prep->sealed.len;
+    struct relay_event *sealed =
+        relay_event_with_data(event, strbuf_detach(&prep->sealed), sealed_len);
+    if (!sealed) {
+        errstr_set(errstr, errstr_size, "audit chain: event without id or type");
+        return OUTBOX_ERROR;
+    }
+    status = append_sealed(chain, sealed, previous, seq_out, errstr, errstr_size);
+    relay_event_free(sealed);
+    return status;
 }
 
 static bool is_audit_type(const char *type)

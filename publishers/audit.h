@@ -59,9 +59,11 @@ int audit_chain_append(struct audit_chain *chain, const char *id, const char *ty
 
 /* Seals event->data (JSON object text without prevHash and hash members: the
  * builders' output) and appends the event with the sealed data. Nothing is parsed
- * into a tree; the chain reuses its buffers, so a seal allocates nothing in the
- * steady state. Undoes the seal if the append is refused. Returns an OUTBOX_*
- * status; malformed data is OUTBOX_ERROR with errstr saying what is wrong. */
+ * into a tree. A layout the event carries (event->seal, prepared off the chain) gives
+ * its sealed text to the stored event, which the outbox keeps by reference; a second
+ * append of the same event seals it again from its data. Undoes the seal if the append
+ * is refused. Returns an OUTBOX_* status; malformed data is OUTBOX_ERROR with errstr
+ * saying what is wrong. */
 int audit_chain_append_event(struct audit_chain *chain, const struct relay_event *event,
                              int64_t *seq_out, char *errstr, size_t errstr_size);
 

@@ -67,13 +67,9 @@ struct relay_event *relay_event_make(const struct relay_event_texts *texts, int6
     return event;
 }
 
-struct relay_event *relay_event_share(const struct relay_event *event)
+struct relay_event *relay_event_with_data(const struct relay_event *event, char *data,
+                                          size_t data_len)
 {
-    struct relay_event *owned = (struct relay_event *)event;
-    if (atomic_load_explicit(&owned->refs, memory_order_relaxed) > 0) {
-        atomic_fetch_add_explicit(&owned->refs, 1, memory_order_relaxed);
-        return owned;
-    }
     const struct relay_event_texts texts = {
         .id = event->id, .type = event->type, .source = event->source,
         .subject = event->subject,
@@ -83,9 +79,19 @@ struct relay_event *relay_event_share(const struct relay_event *event)
         .subject_len =
             event->subject ? relay_event_text_len(event->subject, event->subject_len) : 0,
     };
+    return relay_event_make(&texts, event->time_ms, event->family, data, data_len);
+}
+
+struct relay_event *relay_event_share(const struct relay_event *event)
+{
+    struct relay_event *owned = (struct relay_event *)event;
+    if (atomic_load_explicit(&owned->refs, memory_order_relaxed) > 0) {
+        atomic_fetch_add_explicit(&owned->refs, 1, memory_order_relaxed);
+        return owned;
+    }
     size_t data_len = relay_event_data_len(event);
-    struct relay_event *copy = relay_event_make(&texts, event->time_ms, event->family,
-                                                xmemdup0(event->data, data_len), data_len);
+    struct relay_event *copy =
+        relay_event_with_data(event, xmemdup0(event->data, data_len), data_len);
     if (!copy)
         abort(); /* the view was a valid event: only its strings were borrowed */
     return copy;

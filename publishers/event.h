@@ -78,6 +78,10 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
  * and NULL returned, on bad arguments (no id, type or data, an unknown family). */
 struct relay_event *relay_event_make(const struct relay_event_texts *texts, int64_t time_ms,
                                      enum event_family family, char *data, size_t data_len);
+/* A heap event with event's strings, time and family and the given data (taken, as by
+ * relay_event_make); event may be a view. */
+struct relay_event *relay_event_with_data(const struct relay_event *event, char *data,
+                                          size_t data_len);
 /* Drops one owner; the last frees the event. */
 void relay_event_free(struct relay_event *event);
 /* Another owner for a heap event (the same pointer), or a heap copy of a borrowed view.
