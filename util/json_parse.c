@@ -268,6 +268,26 @@ static unsigned utf16_escape_to_utf8(const unsigned char *in, const unsigned cha
     return length;
 }
 
+/* The offset of the first '"' or '\\' among the eight bytes at p, or 8 if none. A byte
+ * equal to c leaves a zero byte in the word XOR c, and (v - 0x01..) & ~v sets the high
+ * bit of the first zero byte (higher ones may be set falsely, the first never is). */
+static inline size_t first_quote_or_backslash(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t word;
+    memcpy(&word, p, sizeof word);
+    uint64_t quote = word ^ 0x2222222222222222ULL, backslash = word ^ 0x5C5C5C5C5C5C5C5CULL;
+    uint64_t hits = (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs;
+    return hits ? (size_t)__builtin_ctzll(hits) / 8 : 8;
+#else
+    for (size_t i = 0; i < 8; i++)
+        if (p[i] == '"' || p[i] == '\\')
+            return i;
+    return 8;
+#endif
+}
+
 static bool parse_string(cJSON *item, struct reader *r)
 {
     const unsigned char *content = r->content;
@@ -279,9 +299,18 @@ static bool parse_string(cJSON *item, struct reader *r)
     if (at(r)[0] != '"')
         goto fail;
 
-    /* The closing quote, stepping over each escaped byte. */
+    /* The closing quote, stepping over each escaped byte; eight bytes at a time while
+     * they hold neither a quote nor a backslash (ids and names are tens of bytes). */
     size_t escapes = 0;
-    while (input_end < limit && *input_end != '"') {
+    while (input_end < limit) {
+        if (limit - input_end >= 8) {
+            size_t skip = first_quote_or_backslash(input_end);
+            input_end += skip;
+            if (skip == 8)
+                continue;
+        }
+        if (*input_end == '"')
+            break;
         if (*input_end == '\\') {
             if (input_end + 1 >= limit) /* cJSON's: a backslash as the last byte */
                 goto fail;

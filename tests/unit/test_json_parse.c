@@ -172,6 +172,36 @@ static void test_failures_stop_where_cjson_stops(void)
                   "cJSON accepts \"%s\"", broken[i]);
 }
 
+/* The closing quote is found eight bytes at a time while there is no quote or backslash
+ * in them: a quote, an escape or a cut-short end at every position of strings up to
+ * three words long, with multi-byte UTF-8 around them, must end where cJSON ends. */
+static void test_strings_end_where_cjsons_end(void)
+{
+    static const char *const marks[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\xc3\xa9",
+                                        "\"", "\\"};
+    char text[64], label[96];
+    for (size_t len = 0; len <= 24; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t m = 0; m < sizeof marks / sizeof marks[0]; m++) {
+                size_t n = 0;
+                text[n++] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    if (i == at) {
+                        memcpy(text + n, marks[m], strlen(marks[m]));
+                        n += strlen(marks[m]);
+                    }
+                    text[n++] = (char)('a' + i % 26);
+                }
+                text[n++] = '"';
+                snprintf(label, sizeof label, "string of %zu with %s at %zu", len, marks[m], at);
+                agrees_with_cjson(label, text, n);
+                /* The same cut short before its closing quote. */
+                agrees_with_cjson(label, text, n - 1);
+            }
+        }
+    }
+}
+
 static void test_nesting_limit_is_cjsons(void)
 {
     struct strbuf deep;
@@ -246,6 +276,7 @@ int main(void)
     RUN(test_cjson_leniencies_are_kept);
     RUN(test_cut_strings_are_counted);
     RUN(test_failures_stop_where_cjson_stops);
+    RUN(test_strings_end_where_cjsons_end);
     RUN(test_nesting_limit_is_cjsons);
     RUN(test_numbers_convert_as_strtod_does);
     return harness_finish();
