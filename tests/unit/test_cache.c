@@ -365,24 +365,30 @@ static void test_entry_serialization_golden(void)
     apply(f.cache, u, CACHE_ORIGIN_RECONCILE, INT64_MAX, &f.change);
     cache_set_progress(f.cache, "c-2", 0.1);
 
+    static const struct {
+        const char *id, *stored;
+    } golden[] = {
+        {"c-1", "{\"id\":\"c-1\",\"name\":\"Renewals\",\"status\":\"on\",\"state\":\"RUNNING\","
+                "\"version\":-12,\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
+                "\"divisionId\":\"division-1\",\"queueId\":\"queue-\\\"1\\\"\","
+                "\"priority\":9007199254740993,\"dateCreatedMs\":1795356331417,"
+                "\"dateModifiedMs\":0,\"stateEnteredMs\":-5,\"lastSeenMs\":-5,"
+                "\"configFingerprint\":\"00000000000000ff\"}"},
+        {"c-2", "{\"id\":\"c-2\",\"name\":\"Renewals\",\"status\":\"off\",\"state\":\"STOPPED\","
+                "\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
+                "\"divisionId\":\"division-1\",\"stateEnteredMs\":9223372036854775807,"
+                "\"lastSeenMs\":9223372036854775807,\"progressPercentage\":0.10000000000000001,"
+                "\"configFingerprint\":\"ffffffffffffffff\"}"},
+    };
     struct strbuf out;
     strbuf_init(&out);
-    cache_entry_serialize(cache_get(f.cache, "c-1"), &out);
-    CHECK_EQ_STR(strbuf_cstr(&out),
-                 "{\"id\":\"c-1\",\"name\":\"Renewals\",\"status\":\"on\",\"state\":\"RUNNING\","
-                 "\"version\":-12,\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
-                 "\"divisionId\":\"division-1\",\"queueId\":\"queue-\\\"1\\\"\","
-                 "\"priority\":9007199254740993,\"dateCreatedMs\":1795356331417,"
-                 "\"dateModifiedMs\":0,\"stateEnteredMs\":-5,\"lastSeenMs\":-5,"
-                 "\"configFingerprint\":\"00000000000000ff\"}");
-    strbuf_reset(&out);
-    cache_entry_serialize(cache_get(f.cache, "c-2"), &out);
-    CHECK_EQ_STR(strbuf_cstr(&out),
-                 "{\"id\":\"c-2\",\"name\":\"Renewals\",\"status\":\"off\",\"state\":\"STOPPED\","
-                 "\"dialingMode\":\"predictive\",\"contactListId\":\"list-1\","
-                 "\"divisionId\":\"division-1\",\"stateEnteredMs\":9223372036854775807,"
-                 "\"lastSeenMs\":9223372036854775807,\"progressPercentage\":0.10000000000000001,"
-                 "\"configFingerprint\":\"ffffffffffffffff\"}");
+    for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
+        strbuf_reset(&out);
+        const struct cache_entry *entry = cache_get(f.cache, golden[i].id);
+        REQUIRE(entry != NULL);
+        cache_entry_serialize(entry, &out);
+        CHECK_EQ_STR(strbuf_cstr(&out), golden[i].stored);
+    }
     strbuf_free(&out);
     fixture_close(&f);
 }
