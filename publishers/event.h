@@ -5,9 +5,10 @@
  * Contract: all strings are owned by the event and freed by relay_event_free(): id,
  * type, source and subject live in the event's own allocation (one per event, not one
  * per string: the service loop builds and frees a few events per notification), data
- * in its own heap block. `data` is the JSON text of the CloudEvents `data` member (an object). `subject`
- * is the campaign id for campaign-scoped events and the ordering key for every sink
- * (the Kafka message key); org-wide events use "" and share one ordering lane.
+ * in its own heap block. `data` is the JSON text of the CloudEvents `data` member (an
+ * object). `subject` is the campaign id for campaign-scoped events and the ordering key
+ * for every sink (the Kafka message key); org-wide events use "" and share one ordering
+ * lane.
  * `id` is deterministic: the same fact seen twice (stream and reconciliation)
  * yields the same id, so consumers can deduplicate.
  */
