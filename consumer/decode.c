@@ -258,58 +258,29 @@ static uint64_t hash_json_value(const cJSON *item, int depth)
     return fnv_text(hash, "null");
 }
 
-/* Fields both Campaign models carry that the cache does not track one by one, in the
- * order their hashes are folded (a stored snapshot's fingerprint depends on it). */
-struct fingerprint_field {
-    const char *name;
-    size_t len;
-};
-#define FINGERPRINT_FIELD(name) {name, sizeof name - 1}
-static const struct fingerprint_field fingerprint_fields[] = {
-    FINGERPRINT_FIELD("script"),
-    FINGERPRINT_FIELD("callableTimeSet"),
-    FINGERPRINT_FIELD("callAnalysisResponseSet"),
-    FINGERPRINT_FIELD("dncLists"),
-    FINGERPRINT_FIELD("ruleSets"),
-    FINGERPRINT_FIELD("contactListFilters"),
-    FINGERPRINT_FIELD("phoneColumns"),
-    FINGERPRINT_FIELD("abandonRate"),
-    FINGERPRINT_FIELD("callerName"),
-    FINGERPRINT_FIELD("callerAddress"),
-    FINGERPRINT_FIELD("outboundLineCount"),
-    FINGERPRINT_FIELD("skipPreviewDisabled"),
-    FINGERPRINT_FIELD("previewTimeOutSeconds"),
-    FINGERPRINT_FIELD("singleNumberPreview"),
-    FINGERPRINT_FIELD("contactSort"),
-    FINGERPRINT_FIELD("contactSorts"),
-    FINGERPRINT_FIELD("noAnswerTimeout"),
-    FINGERPRINT_FIELD("callAnalysisLanguage"),
-    FINGERPRINT_FIELD("agentOwnedColumn"),
-};
-#define FINGERPRINT_FIELD_COUNT (sizeof fingerprint_fields / sizeof fingerprint_fields[0])
-
 /* The members of a campaign body the decoder reads: the fields it keeps, then the
- * fingerprint's (in fingerprint_fields order). */
+ * configuration fingerprint's. */
 enum campaign_member {
     CM_ID, CM_CAMPAIGN_STATUS, CM_VERSION, CM_NAME, CM_DIALING_MODE, CM_DATE_CREATED,
     CM_DATE_MODIFIED, CM_CONTACT_LIST, CM_DIVISION, CM_EDGE_GROUP, CM_SITE, CM_QUEUE,
-    CM_PRIORITY, CM_ERRORS, CM_FINGERPRINT,
-    CM_COUNT = CM_FINGERPRINT + FINGERPRINT_FIELD_COUNT
+    CM_PRIORITY, CM_ERRORS, CM_FINGERPRINT
 };
 
-static const char *const campaign_field_names[CM_FINGERPRINT] = {
+static const char *const campaign_member_names[] = {
     [CM_ID] = "id", [CM_CAMPAIGN_STATUS] = "campaignStatus", [CM_VERSION] = "version",
     [CM_NAME] = "name", [CM_DIALING_MODE] = "dialingMode", [CM_DATE_CREATED] = "dateCreated",
     [CM_DATE_MODIFIED] = "dateModified", [CM_CONTACT_LIST] = "contactList",
     [CM_DIVISION] = "division", [CM_EDGE_GROUP] = "edgeGroup", [CM_SITE] = "site",
     [CM_QUEUE] = "queue", [CM_PRIORITY] = "priority", [CM_ERRORS] = "errors",
+    /* Fields both Campaign models carry that the cache does not track one by one, in
+     * the order their hashes are folded (a stored snapshot's fingerprint depends on it). */
+    [CM_FINGERPRINT] = "script", "callableTimeSet", "callAnalysisResponseSet", "dncLists",
+    "ruleSets", "contactListFilters", "phoneColumns", "abandonRate", "callerName",
+    "callerAddress", "outboundLineCount", "skipPreviewDisabled", "previewTimeOutSeconds",
+    "singleNumberPreview", "contactSort", "contactSorts", "noAnswerTimeout",
+    "callAnalysisLanguage", "agentOwnedColumn",
 };
-
-static const char *campaign_member_name(int member)
-{
-    return member < CM_FINGERPRINT ? campaign_field_names[member]
-                                   : fingerprint_fields[member - CM_FINGERPRINT].name;
-}
+#define CM_COUNT (sizeof campaign_member_names / sizeof campaign_member_names[0])
 
 /* The names by length, so that a member's name is compared with the few of its length:
  * bucket_first[len] is the first member of that length, bucket_next[m] the next one,
@@ -318,12 +289,13 @@ static const char *campaign_member_name(int member)
 static pthread_once_t buckets_built = PTHREAD_ONCE_INIT;
 static int8_t bucket_first[MEMBER_NAME_MAX + 1];
 static int8_t bucket_next[CM_COUNT];
+_Static_assert(CM_COUNT <= INT8_MAX, "member indexes fit bucket_next");
 
 static void build_buckets(void)
 {
     memset(bucket_first, -1, sizeof bucket_first);
-    for (int m = CM_COUNT - 1; m >= 0; m--) {
-        size_t len = strlen(campaign_member_name(m));
+    for (int m = (int)CM_COUNT - 1; m >= 0; m--) {
+        size_t len = strlen(campaign_member_names[m]);
         if (len > MEMBER_NAME_MAX)
             abort(); /* a programming error: a name longer than the table allows */
         bucket_next[m] = bucket_first[len];
@@ -346,7 +318,7 @@ static void find_campaign_members(const cJSON *body, const cJSON *found[CM_COUNT
         if (len > MEMBER_NAME_MAX)
             continue;
         for (int m = bucket_first[len]; m >= 0; m = bucket_next[m]) {
-            if (memcmp(campaign_member_name(m), member->string, len) == 0) {
+            if (memcmp(campaign_member_names[m], member->string, len) == 0) {
                 if (!found[m])
                     found[m] = member;
                 break;
@@ -358,12 +330,12 @@ static void find_campaign_members(const cJSON *body, const cJSON *found[CM_COUNT
 static uint64_t config_fingerprint(const cJSON *const found[CM_COUNT])
 {
     uint64_t hash = FNV_OFFSET;
-    for (size_t i = 0; i < FINGERPRINT_FIELD_COUNT; i++) {
-        const cJSON *item = found[CM_FINGERPRINT + i];
+    for (size_t m = CM_FINGERPRINT; m < CM_COUNT; m++) {
+        const cJSON *item = found[m];
         if (!item || cJSON_IsNull(item))
             continue;
         uint64_t value_hash = hash_json_value(item, 0);
-        hash = fnv_text(hash, fingerprint_fields[i].name);
+        hash = fnv_text(hash, campaign_member_names[m]);
         hash = fnv_bytes(hash, &value_hash, sizeof value_hash);
     }
     return hash;
