@@ -14,13 +14,12 @@ struct relay_event *relay_event_create(const char *id, const char *type, const c
 {
     if (!id || !type || !data || (unsigned)family >= EVENT_FAMILY_COUNT)
         return NULL;
-    const struct relay_event_texts texts = {
-        .id = id, .type = type, .source = source, .subject = subject,
-        .id_len = strlen(id), .type_len = strlen(type),
-        .source_len = source ? strlen(source) : 0, .subject_len = subject ? strlen(subject) : 0,
-    };
+    /* A view of the arguments, whose lengths relay_event_with_data measures. */
+    const struct relay_event view = {.id = (char *)id, .type = (char *)type,
+                                     .source = (char *)source, .subject = (char *)subject,
+                                     .time_ms = time_ms, .family = family};
     size_t data_len = strlen(data);
-    return relay_event_make(&texts, time_ms, family, xmemdup0(data, data_len), data_len);
+    return relay_event_with_data(&view, xmemdup0(data, data_len), data_len);
 }
 
 /* Copies len bytes of text (NULL: none) and a NUL to *at; returns the copy. */
