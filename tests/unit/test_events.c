@@ -494,6 +494,41 @@ static void test_id_derivation_and_builder_arguments(void)
  * the short strings are copied into the event with their lengths, which need not be
  * the whole of the text given (a part of a longer buffer). LeakSanitizer and valgrind
  * catch a leak or a double free on either path. */
+/* The builders compose type and source on the stack; a domain and an id too long for
+ * that buffer take the heap instead, with the same result. */
+static void test_long_names_are_composed_whole(void)
+{
+    char domain[700], id[400];
+    memset(domain, 'd', sizeof domain - 1);
+    domain[sizeof domain - 1] = '\0';
+    memset(id, 'c', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    char prefix[300];
+    memset(prefix, 'p', sizeof prefix - 2);
+    prefix[sizeof prefix - 2] = '.';
+    prefix[sizeof prefix - 1] = '\0';
+    struct events_builder *builder = events_builder_create(prefix, domain);
+    REQUIRE(builder != NULL);
+    struct campaign_progress progress = {.campaign_id = id, .campaign_name = "n"};
+    struct events_observation obs = {5, "k"};
+    struct relay_event *event = events_progress(builder, &progress, &obs);
+    REQUIRE(event != NULL);
+    struct strbuf want;
+    strbuf_init(&want);
+    strbuf_append(&want, prefix);
+    strbuf_append(&want, "campaign.progress");
+    CHECK_EQ_STR(event->type, strbuf_cstr(&want));
+    CHECK_EQ_INT(event->type_len, want.len);
+    strbuf_reset(&want);
+    strbuf_appendf(&want, "genesys-cloud://%s/outbound/campaigns/%s", domain, id);
+    CHECK_EQ_STR(event->source, strbuf_cstr(&want));
+    CHECK_EQ_INT(event->source_len, want.len);
+    CHECK_EQ_STR(event->subject, id);
+    strbuf_free(&want);
+    relay_event_free(event);
+    events_builder_destroy(builder);
+}
+
 static void test_make_takes_the_data_and_copies_the_texts(void)
 {
     char buffer[] = "id-1|cx.outbound.campaign.progress|c-1";
@@ -553,5 +588,6 @@ int main(void)
     RUN(test_alert_golden_and_validation);
     RUN(test_id_derivation_and_builder_arguments);
     RUN(test_make_takes_the_data_and_copies_the_texts);
+    RUN(test_long_names_are_composed_whole);
     return harness_finish();
 }
