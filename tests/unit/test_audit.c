@@ -147,6 +147,49 @@ static void test_canonical_text_matches_the_tree(void)
     free(text);
 }
 
+/* The tree's members are ordered by their first eight bytes, then by the rest: names
+ * that end before, at and after the eighth byte, that share it, or differ past it,
+ * bytes above 0x7f, in objects sorted on the stack and (past 64 members) by qsort. */
+static void test_member_order_past_eight_bytes(void)
+{
+    static const char *const names[] = {
+        "contactSorts", "contactSort", "contactS", "contact", "contactListFilters",
+        "contactList", "abcdefgh", "abcdefg", "abcdefghi", "abcdefgi", "abcdefgh\xc3\xa9",
+        "abcdefgh~", "\xc3\xa9", "\xe2\x82\xac", "z", "", "callAnalysisLanguage",
+        "callAnalysisResponseSet", "callerName", "callerAddress", "dateCreated",
+        "dateModified", "a\\u0001b", "a\\\"b",
+    };
+    size_t count = sizeof names / sizeof names[0];
+    for (int large = 0; large < 2; large++) {
+        struct strbuf json;
+        strbuf_init(&json);
+        strbuf_append(&json, "{");
+        /* Reversed, so nothing is in order to begin with. */
+        for (size_t i = count; i-- > 0;)
+            strbuf_appendf(&json, "%s\"%s\":%zu", i + 1 < count ? "," : "", names[i], i);
+        for (int i = 0; large && i < 70; i++)
+            strbuf_appendf(&json, ",\"filler%02d-%s\":%d", 69 - i, i % 2 ? "x" : "", i);
+        strbuf_append(&json, "}");
+        check_same_canonical(json.data, large ? "large object" : "small object");
+        strbuf_free(&json);
+    }
+    /* Equal past the eighth byte, or equal and shorter: duplicates either way. */
+    static const char *const duplicates[] = {
+        "{\"abcdefghij\":1,\"b\":0,\"abcdefghij\":2}",
+        "{\"abcdefg\":1,\"abcdefg\":2}",
+        "{\"abcdefgh\":1,\"b\":0,\"abcdefgh\":2}",
+    };
+    for (size_t i = 0; i < sizeof duplicates / sizeof duplicates[0]; i++) {
+        char *text = canonical_of(duplicates[i]);
+        CHECK_CONTAINS(text, "duplicate key");
+        free(text);
+    }
+    /* Equal first eight bytes, different rest: not duplicates. */
+    char *text = canonical_of("{\"abcdefghj\":1,\"abcdefghi\":2,\"abcdefgh\":3}");
+    CHECK_EQ_STR(text, "{\"abcdefgh\":3,\"abcdefghi\":2,\"abcdefghj\":1}");
+    free(text);
+}
+
 static void test_canonical_text_rejects_bad_input(void)
 {
     static const struct {
@@ -834,6 +877,7 @@ int main(void)
     RUN(test_seal_chains_and_head_survives_restart);
     RUN(test_refused_append_leaves_the_head_alone);
     RUN(test_canonical_text_matches_the_tree);
+    RUN(test_member_order_past_eight_bytes);
     RUN(test_canonical_text_rejects_bad_input);
     RUN(test_seal_from_text);
     RUN(test_prepared_seal_gives_the_same_bytes);
