@@ -26,7 +26,7 @@
 /* One submitted record waiting for its delivery report. */
 struct pending_record {
     int64_t seq;
-    int64_t submit_us;
+    int64_t submit_us; /* read only for an on_delivery callback: 0 without one */
     bool done;
 };
 
@@ -523,13 +523,20 @@ static rd_kafka_headers_t *build_headers(const struct relay_event *event, const 
     return headers;
 }
 
+/* The relay measures delivery in its sink runner and passes no callback: a clock
+ * reading per message is then work for nobody. */
+static int64_t submit_clock_us(const struct kafka_sink *sink)
+{
+    return sink->on_delivery ? time_mono_us() : 0;
+}
+
 /* The record is done by being handed over; it keeps its place in the done order. */
 static void dead_letter_record(struct kafka_sink *sink, int64_t seq,
                                const struct relay_event *event, const char *reason)
 {
     sink->dead_letter(sink->dead_letter_opaque, seq, event, reason);
     atomic_fetch_add(&sink->dead_letters, 1);
-    ring_push(&sink->pending, (struct pending_record){seq, time_mono_us(), true});
+    ring_push(&sink->pending, (struct pending_record){seq, submit_clock_us(sink), true});
     sink->epoch_has_seq = true;
     sink->last_submitted_seq = seq;
 }
@@ -591,7 +598,7 @@ enum sink_submit_result kafka_sink_submit(struct kafka_sink *sink, int64_t seq,
                  seq, event->id, sink->topic_names[event->family], rd_kafka_err2str(err));
         return SINK_FAILED;
     }
-    ring_push(&sink->pending, (struct pending_record){seq, time_mono_us(), false});
+    ring_push(&sink->pending, (struct pending_record){seq, submit_clock_us(sink), false});
     sink->epoch_has_seq = true;
     sink->last_submitted_seq = seq;
     atomic_fetch_add(&sink->produced, 1);
