@@ -199,6 +199,19 @@ static void test_numtext_matches_printf(void)
         if (strcmp(got, want) != 0 && mismatches++ < 5)
             CHECK_MSG(false, "double %s, printf says %s", got, want);
     }
+    /* Every digit count, at its edges: 10^k - 1, 10^k and 10^k + 1, both signs. */
+    int64_t power = 1;
+    for (int k = 0; k <= 18; k++, power *= 10) {
+        for (int64_t delta = -1; delta <= 1; delta++) {
+            for (int sign = -1; sign <= 1; sign += 2) {
+                int64_t n = sign * (power + delta);
+                numtext_int64(got, n);
+                snprintf(want, sizeof want, "%" PRId64, n);
+                if (strcmp(got, want) != 0 && mismatches++ < 5)
+                    CHECK_MSG(false, "int64 %s, printf says %s", got, want);
+            }
+        }
+    }
     CHECK_EQ_INT(mismatches, 0);
 
     struct strbuf sb;
