@@ -4,6 +4,7 @@
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
+#include <cJSON.h>
 #include <float.h>
 #include <stdbool.h>
 #include <inttypes.h>
@@ -83,6 +84,21 @@ static void test_json_string_escaping(void)
     strbuf_reset(&sb);
     strbuf_append_json_string(&sb, NULL);
     CHECK_EQ_STR(strbuf_cstr(&sb), "null");
+
+    /* Every byte value, alone and between others, as cJSON's printer writes it. */
+    int mismatches = 0;
+    for (int byte = 1; byte < 256; byte++) {
+        char text[] = {'a', (char)byte, 'z', (char)byte, '\0'};
+        strbuf_reset(&sb);
+        strbuf_append_json_string(&sb, text);
+        cJSON *string = cJSON_CreateString(text);
+        char *want = cJSON_PrintUnformatted(string);
+        if (strcmp(strbuf_cstr(&sb), want) != 0 && mismatches++ < 5)
+            CHECK_MSG(false, "byte 0x%02x: %s, cJSON writes %s", byte, strbuf_cstr(&sb), want);
+        free(want);
+        cJSON_Delete(string);
+    }
+    CHECK_EQ_INT(mismatches, 0);
     strbuf_free(&sb);
 }
 
