@@ -73,7 +73,7 @@ static void append_canonical_string(struct strbuf *out, const char *text)
 /* A member with the first eight bytes of its name, big-endian and zero-padded: two
  * prefixes compare as strcmp() compares those bytes (a name's end, NUL, sorts first),
  * so most comparisons are one integer comparison. A notification's campaign has about
- * forty members, and sorting them by strcmp() was a tenth of the seal layout. */
+ * forty members, and sorting them by strcmp() was a sixth of the seal layout. */
 struct keyed_member {
     uint64_t prefix;
     const cJSON *member;
