@@ -181,6 +181,33 @@ static void test_rfc3339_format_matches_libc(void)
     CHECK_EQ_INT(mismatches, 0);
 }
 
+/* The formatter keeps the last second it formatted: walks within a second, across its
+ * edges (both signs, and into the years the fallback handles), and back to a second
+ * formatted before, each checked against libc. */
+static void test_rfc3339_repeated_seconds(void)
+{
+    const int64_t starts[] = {1597236114000LL, -2000, 86398500, 253402300798000LL,
+                              -62167219201500LL, 951782399000LL};
+    const int steps[] = {1, 7, 333, 999, 1000, 1001};
+    char got[RFC3339_MS_LEN], want[RFC3339_MS_LEN];
+    int mismatches = 0;
+    for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
+        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+            for (int64_t ms = starts[s]; ms < starts[s] + 3000; ms += steps[k]) {
+                /* Alternate with a far second now and then, so the kept one changes. */
+                int64_t probes[] = {ms, ms % 5 == 0 ? ms + 86400000 : ms, ms};
+                for (int i = 0; i < 3; i++) {
+                    time_format_rfc3339(probes[i], got);
+                    reference_rfc3339(probes[i], want);
+                    if (strcmp(got, want) != 0 && mismatches++ < 5)
+                        CHECK_MSG(false, "%" PRId64 ": %s, libc says %s", probes[i], got, want);
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 static void test_numtext_matches_printf(void)
 {
     const int64_t ints[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
@@ -248,6 +275,7 @@ int main(void)
     RUN(test_rfc3339_round_trip);
     RUN(test_rfc3339_rejects_garbage);
     RUN(test_rfc3339_format_matches_libc);
+    RUN(test_rfc3339_repeated_seconds);
     RUN(test_numtext_matches_printf);
     return harness_finish();
 }
