@@ -16,6 +16,9 @@
  *    empty key keeps one partition); both can be overridden by properties.
  *  - submit() never blocks: a full local queue answers SINK_BUSY. Within one replay
  *    epoch (see below) seqs must increase; a repeated or lower seq is SINK_FAILED.
+ *    The value is not copied: an accepted event is kept (relay_event_share) until
+ *    its delivery is reported done or the producer holding it is destroyed, so the
+ *    caller may free its own reference at once.
  *  - poll() serves delivery reports and returns the highest seq S such that every
  *    seq <= S submitted to this engine has a successful delivery report (or was
  *    handed to the dead-letter callback); it never decreases.
@@ -24,8 +27,9 @@
  *    already sent are waited for (at most flush_timeout_ms) so that nothing from
  *    the old producer lands after the replay, then a new producer is built (after
  *    a backoff of 50 ms doubling to 5 s when rebuilds follow each other without a
- *    delivery) and needs_replay() is armed. Meanwhile submit() answers SINK_BUSY
- *    (SINK_FAILED only while building a producer fails). When needs_replay()
+ *    delivery) and needs_replay() is armed. Meanwhile, and until needs_replay()
+ *    has returned true, submit() answers SINK_BUSY (SINK_FAILED only while
+ *    building a producer fails). When needs_replay()
  *    returns true the engine forgets what it had in flight and a new replay epoch
  *    starts: the runner offers again everything after its cursor, with the same
  *    ids (consumers may see duplicates; per-key order is kept).
