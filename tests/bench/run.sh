@@ -154,6 +154,32 @@ cpu_ticks() {
     sed 's/^.*) //' "$stat" 2>/dev/null | awk '{print $12 + $13}'
 }
 
+# cpu_by_thread PID: "GROUP TICKS" for the relay's threads, grouped by their work. A
+# thread that ended between two readings takes its ticks with it; the relay's threads
+# all live as long as the load.
+cpu_by_thread() {
+    local task tid comm group
+    for task in /proc/"$1"/task/*; do
+        tid=${task##*/}
+        comm=$(cat "$task/comm" 2>/dev/null) || continue
+        case $comm in
+            decode) group=decode ;;
+            sink:*) group=sinks ;;
+            rdk:*) group=librdkafka ;;
+            outbox-maint) group=maintenance ;;
+            *) group=other ;;
+        esac
+        [ "$tid" = "$1" ] && group=loop
+        echo "$group $(cpu_ticks "$1" "$tid")"
+    done | awk '{ t[$1] += $2 } END { for (g in t) print g, t[g] }'
+}
+
+# machine_ticks: "BUSY TOTAL" over all CPUs from /proc/stat (idle and iowait are not busy).
+machine_ticks() {
+    awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $i
+        print total - $5 - $6, total; exit }' /proc/stat
+}
+
 # throughput_run SUFFIX DECODE_THREAD [BINARY]: one load run; results keyed with SUFFIX.
 # Sets RUN_RATE and RUN_RELAY_US for the caller.
 throughput_run() {
@@ -177,9 +203,12 @@ audit_probe=$!
     "${TOPICS[@]}" >"$WORK/events$suffix.count" 2>>"$WORK/probe.log" &
 events_probe=$!
 start_relay throughput$suffix "$binary"
-local relay_start_ticks loop_start_ticks
+local relay_start_ticks loop_start_ticks threads_start others_start machine_start
 relay_start_ticks=$(cpu_ticks "$RELAY_PID")
 loop_start_ticks=$(cpu_ticks "$RELAY_PID" "$RELAY_PID")
+threads_start=$(cpu_by_thread "$RELAY_PID")
+others_start="$(cpu_ticks "$GCSIM_PID") $(cpu_ticks "$KAFKA_PID")"
+machine_start=$(machine_ticks)
 wait_for_line "$GCSIM_LOG" 'gcsim load: sent' $((LOAD_SECONDS + 20)) >/dev/null
 sent_line=$(grep -o 'gcsim load: .*' "$GCSIM_LOG" | head -1)
 sent=$(echo "$sent_line" | awk '{print $4}')
@@ -194,6 +223,12 @@ done
 local relay_ticks loop_ticks hz
 relay_ticks=$(( $(cpu_ticks "$RELAY_PID") - relay_start_ticks ))
 loop_ticks=$(( $(cpu_ticks "$RELAY_PID" "$RELAY_PID") - loop_start_ticks ))
+# Where the two CPUs went, per thread and per process, over the same window: the
+# load generator and the broker share the machine with the relay.
+local threads_end others_end machine_end
+threads_end=$(cpu_by_thread "$RELAY_PID")
+others_end="$(cpu_ticks "$GCSIM_PID") $(cpu_ticks "$KAFKA_PID")"
+machine_end=$(machine_ticks)
 hz=$(getconf CLK_TCK)
 sleep 1
 throughput_rss=$(peak_rss_kib "$RELAY_PID")
@@ -212,10 +247,43 @@ loop_us=$(awk -v t="$loop_ticks" -v hz="$hz" -v n="${notif_total:-0}" \
     'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 RUN_RATE=${notif_rate:-0}
 RUN_RELAY_US=$relay_us
+# "GROUP US" per notification: the relay's thread groups, gcsim, kafka-mock; then the
+# machine's busy share of all its CPUs over the window, in percent.
+local breakdown
+breakdown=$( {
+    echo "$threads_start" | sed 's/^/start /'
+    echo "$threads_end" | sed 's/^/end /'
+    echo "start gcsim ${others_start% *}"; echo "end gcsim ${others_end% *}"
+    echo "start kafka-mock ${others_start#* }"; echo "end kafka-mock ${others_end#* }"
+    echo "machine $machine_start $machine_end"
+} | awk -v hz="$hz" -v n="${notif_total:-0}" '
+    $1 == "start" { s[$2] = $3; next }
+    $1 == "end" { e[$2] = $3; order[++k] = $2; next }
+    $1 == "machine" { busy = $4 - $2; total = $5 - $3 }
+    END {
+        split("loop decode sinks librdkafka maintenance other gcsim kafka-mock", groups)
+        for (i = 1; i <= 8; i++) {
+            g = groups[i]
+            if (g in e)
+                printf "%s %.1f\n", g, (n > 0 ? (e[g] - s[g]) * 1e6 / hz / n : 0)
+        }
+        printf "machine %.0f\n", (total > 0 ? busy * 100 / total : 0)
+    }')
+local group value line_parts=()
+while read -r group value; do
+    case $group in
+        "") continue ;;
+        machine) result "machine_busy_percent$suffix" "$value"
+                 line_parts+=("machine busy ${value} %") ;;
+        *) result "cpu_us_${group//-/_}$suffix" "$value"
+           line_parts+=("$group $value") ;;
+    esac
+done <<<"$breakdown"
 say "${3:+$(basename "$binary"): }$sent_line; Kafka acknowledged $notif_total audit events ($notif_rate/s over ${notif_secs}s)," \
     "$event_total events in all ($event_rate/s); relay VmHWM ${throughput_rss} KiB;" \
     "outbox file ${outbox_kib} KiB;" \
-    "CPU per notification: relay $relay_us us, service loop $loop_us us"
+    "CPU per notification: relay $relay_us us, service loop $loop_us us;" \
+    "by thread and process (us): $(printf '%s, ' "${line_parts[@]}" | sed 's/, $//')"
 result gcsim_sent$suffix "${sent:-0}"
 result e2e_notifications_per_s$suffix "${notif_rate:-0}"
 result e2e_notifications_acked$suffix "${notif_total:-0}"
@@ -424,6 +492,12 @@ row() { printf '| %-52s | %14s | %-10s | %-6s |\n' "$1" "$2" "$3" "$4"; }
     row "gcsim sent (offered $(json offered_rate)/s)" "$(json gcsim_sent)" "" ""
     row "CPU per notification: relay process (us)" "$(json relay_cpu_us_per_notification)" "" ""
     row "CPU per notification: service loop (us)" "$(json loop_cpu_us_per_notification)" "" ""
+    row "CPU per notification: sinks / librdkafka (us)" \
+        "$(json cpu_us_sinks) / $(json cpu_us_librdkafka)" "" ""
+    row "CPU per notification: outbox maintenance (us)" "$(json cpu_us_maintenance)" "" ""
+    row "CPU per notification: gcsim / kafka-mock (us)" \
+        "$(json cpu_us_gcsim) / $(json cpu_us_kafka_mock)" "" ""
+    row "machine busy during the load (% of all CPUs)" "$(json machine_busy_percent)" "" ""
     row "decode thread: notifications acked by Kafka /s" \
         "$(json e2e_notifications_per_s_thread)" "" ""
     row "decode thread: CPU/notification, relay (us)" \
