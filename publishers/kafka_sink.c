@@ -683,8 +683,9 @@ bool kafka_sink_needs_replay(struct kafka_sink *sink)
         return false;
     sink->replay_armed = false;
     /* The new epoch: the runner offers again everything after its cursor, so what
-     * this engine still tracks (lost in the rebuild, or submitted since) is moot. */
-    ring_clear(&sink->pending); /* their producer is gone: rebuilt before the replay */
+     * this engine still tracks (lost in the rebuild; submit() took nothing since) is
+     * moot, and the producers that had it are destroyed. */
+    ring_clear(&sink->pending);
     sink->epoch_has_seq = false;
     return true;
 }
