@@ -623,6 +623,46 @@ static void test_permanent_produce_error_rebuilds_and_replays(void)
     CHECK_EQ_INT(mock_stop(&mock), 0);
 }
 
+/* After a rebuild the new producer takes nothing until needs_replay() has started the
+ * replay: what the engine drops then must all belong to destroyed producers. */
+static void test_submit_waits_for_the_replay(void)
+{
+    const char *topics[3] = {"t10.state", "t10.alerts", "t10.audit"};
+    struct mock mock;
+    REQUIRE(mock_start(&mock, false, "t10.state:4", "t10.alerts:2", "t10.audit:1"));
+    static struct runner runner;
+    const int first = 20, count = 100;
+    runner_init(&runner, count);
+    runner.offer_copies = true;
+    char errstr[512] = "";
+    runner.sink = sink_for(&runner, &mock, topics, NULL, 0, errstr, sizeof errstr);
+    CHECK_MSG(runner.sink != NULL, "%s", errstr);
+    if (runner.sink) {
+        CHECK(runner_drive(&runner, first, DRIVE_TIMEOUT));
+        CHECK_EQ_STR(mock_command(&mock, "error Produce TOPIC_AUTHORIZATION_FAILED 1"), "ok");
+        runner_offer(&runner, first + 1);
+        /* Serve the engine without asking for the replay, past the rebuild. */
+        struct kafka_sink_stats stats = {0};
+        int64_t deadline = time_mono_ms() + DRIVE_TIMEOUT;
+        while (stats.rebuilds == 0 && time_mono_ms() < deadline) {
+            kafka_sink_poll(runner.sink, 50);
+            kafka_sink_get_stats(runner.sink, &stats);
+        }
+        CHECK_EQ_INT(stats.rebuilds, 1);
+        int64_t settle = time_mono_ms() + 1000;
+        while (time_mono_ms() < settle)
+            kafka_sink_poll(runner.sink, 50);
+        CHECK_EQ_INT(offer(&runner, first + 1, errstr, sizeof errstr), SINK_BUSY);
+        runner_poll(&runner, 0); /* takes the replay */
+        CHECK_EQ_INT(runner.replays, 1);
+        CHECK(runner_drive(&runner, count, DRIVE_TIMEOUT));
+        CHECK(!runner.violation);
+        check_dump(&mock, topics, &runner, count, (struct dump_check){.exactly_once = false});
+    }
+    runner_free(&runner);
+    CHECK_EQ_INT(mock_stop(&mock), 0);
+}
+
 static void test_fatal_producer_error_rebuilds_and_replays(void)
 {
     const char *topics[3] = {"t6.state", "t6.alerts", "t6.audit"};
@@ -884,6 +924,7 @@ int main(void)
     RUN(test_retriable_produce_errors_are_survived);
     RUN(test_permanent_produce_error_rebuilds_and_replays);
     RUN(test_fatal_producer_error_rebuilds_and_replays);
+    RUN(test_submit_waits_for_the_replay);
     RUN(test_record_failing_again_and_again_goes_to_dead_letter);
     RUN(test_all_brokers_down_then_up_loses_nothing);
     RUN(test_values_outlive_the_callers_reference);
