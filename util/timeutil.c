@@ -45,8 +45,8 @@ static _Thread_local char formatted_prefix[RFC3339_SECOND_LEN];
 static void put_milliseconds(char *out, int ms)
 {
     put_digits(out + RFC3339_SECOND_LEN, ms, 3);
-    out[23] = 'Z';
-    out[24] = '\0';
+    out[RFC3339_SECOND_LEN + 3] = 'Z';
+    out[RFC3339_SECOND_LEN + 4] = '\0';
 }
 
 /* Every event carries a time or two: gmtime_r (which takes glibc's time zone lock) and

@@ -258,7 +258,7 @@ breakdown=$( {
     echo "machine $machine_start $machine_end"
 } | awk -v hz="$hz" -v n="${notif_total:-0}" '
     $1 == "start" { s[$2] = $3; next }
-    $1 == "end" { e[$2] = $3; order[++k] = $2; next }
+    $1 == "end" { e[$2] = $3; next }
     $1 == "machine" { busy = $4 - $2; total = $5 - $3 }
     END {
         split("loop decode sinks librdkafka maintenance other gcsim kafka-mock", groups)
