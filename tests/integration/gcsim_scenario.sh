@@ -106,4 +106,31 @@ received=$(sed -E 's/^ws_discard: ([0-9]+) frames.*/\1/' "$WORK/discard.out")
 [[ $sent =~ ^[0-9]+$ ]] && [ "$sent" -ge 3000 ]
 ok $? "load mode reports what it sent in the agreed format ($sent)"
 is "$received" "$sent" "the reader received every notification the load mode sent"
+
+# What the load mode sends: two campaigns taking turns, the first half of each hundred
+# with config bodies, each notification one version past its campaign's last.
+fresh_gcsim --campaigns 1 --heartbeat-ms 0 --load-rate 200 --load-seconds 2 --load-campaigns 2 \
+    --load-config-percent 50 || { finish; exit 1; }
+TOKEN=$(token)
+CH=$(channel_for "v2.outbound.campaigns.00000000-0000-4000-8000-000000000001")
+"$BUILD/tools/ws_tap" "$(ws_uri "$CH")" --max 54 --seconds 15 >"$WORK/load.out" 2>&1
+grep '^{' "$WORK/load.out" >"$WORK/load.jsonl"
+is "$(wc -l <"$WORK/load.jsonl")" 54 "the load mode's frames are each one JSON line"
+is "$(jq -r 'if (.topicName|endswith(".progress")) then "p" else "c" end' "$WORK/load.jsonl" \
+      | uniq -c | awk '{printf "%s%s ", $1, $2}')" "50c 4p " \
+    "config bodies for the first half of a hundred, then progress bodies"
+is "$(jq -r 'select((.topicName|ltrimstr("v2.outbound.campaigns.")|rtrimstr(".progress"))
+                    != (.eventBody.id // .eventBody.campaign.id)) | .topicName' "$WORK/load.jsonl")" "" \
+    "every frame's topic names the campaign its body is about"
+is "$(jq -sr '[.[] | {id: (.eventBody.id // .eventBody.campaign.id), v: (.eventBody.version // .eventBody.numberOfContactsCalled)}]
+              | group_by(.id) | map([.[].v] | . == [range(.[0]; .[0] + length)] and .[0] == 1)
+              | map(tostring) | join(" ")' "$WORK/load.jsonl")" "true true" \
+    "each campaign's versions count up by one from 1, across both kinds"
+is "$(jq -r '.metadata.CorrelationId' "$WORK/load.jsonl" | sed -n '1p;10p;54p' | tr '\n' ' ')" \
+    "00000000-0000-4000-8000-000000000001 00000000-0000-4000-8000-00000000000a 00000000-0000-4000-8000-000000000036 " \
+    "correlation ids count up in twelve hex digits"
+now_us=$(( $(date +%s) * 1000000 ))
+is "$(jq -r --argjson now "$now_us" 'select((.metadata.gcsimSentUs | type) != "number"
+        or (.metadata.gcsimSentUs - $now | fabs) > 60000000) | .metadata' "$WORK/load.jsonl")" "" \
+    "every frame carries its send time in wall-clock microseconds"
 finish
