@@ -487,12 +487,8 @@ static void append_member_int64(struct strbuf *out, const char *name, int64_t va
 /* The fingerprint as "%016" PRIx64 writes it. */
 static void append_fingerprint(struct strbuf *out, uint64_t fingerprint)
 {
-    static const char hex[] = "0123456789abcdef";
-    char text[16];
-    for (int i = 15; i >= 0; i--, fingerprint >>= 4)
-        text[i] = hex[fingerprint & 0xF];
     strbuf_append(out, ",\"configFingerprint\":\"");
-    strbuf_append_len(out, text, sizeof text);
+    strbuf_append_hex(out, fingerprint, 16);
     strbuf_append_char(out, '"');
 }
 

@@ -75,6 +75,17 @@ void strbuf_append_int64(struct strbuf *sb, int64_t value)
     strbuf_append_len(sb, text, numtext_int64(text, value));
 }
 
+void strbuf_append_hex(struct strbuf *sb, uint64_t value, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    char text[16];
+    if (digits < 1 || digits > 16)
+        abort();
+    for (int i = digits - 1; i >= 0; i--, value >>= 4)
+        text[i] = hex[value & 0xF];
+    strbuf_append_len(sb, text, (size_t)digits);
+}
+
 /* For each byte, what follows the backslash when a JSON string escapes it ('u': \u00XX),
  * or 0 when it is copied as it is. NUL stops the scan too. One load per byte where a
  * switch was: ids, names and topics go through here several times per notification. */

@@ -57,6 +57,9 @@ void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((form
 void strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Appends the decimal text of value, as "%" PRId64 would, without printf. */
 void strbuf_append_int64(struct strbuf *sb, int64_t value);
+/* Appends the low `digits` hex digits of value (1-16), lower case, zero-padded, as
+ * "%0*" PRIx64 would when value fits; higher digits are dropped. */
+void strbuf_append_hex(struct strbuf *sb, uint64_t value, int digits);
 /* Appends text as a quoted JSON string with RFC 8259 escaping; NULL appends null. */
 void strbuf_append_json_string(struct strbuf *sb, const char *text);
 /* Appends what is left to read in f. With max_len > 0, stops before the buffer would

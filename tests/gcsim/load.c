@@ -127,22 +127,6 @@ static long long now_epoch_us(void)
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
-static void append_literal(struct strbuf *out, const char *text)
-{
-    strbuf_append_len(out, text, strlen(text));
-}
-
-static void append_hex12(struct strbuf *out, unsigned long long value)
-{
-    static const char digits[] = "0123456789abcdef";
-    char hex[12];
-    for (int i = 11; i >= 0; i--) {
-        hex[i] = digits[value & 0xf];
-        value >>= 4;
-    }
-    strbuf_append_len(out, hex, sizeof(hex));
-}
-
 /* Pieces are appended, not printed: at the ceiling's rate a printf-family call per
  * frame was over a third of gcsim's CPU, taken from the machine the relay runs on. */
 static void build_one(struct gcsim *sim, struct load *load, struct strbuf *out)
@@ -151,11 +135,11 @@ static void build_one(struct gcsim *sim, struct load *load, struct strbuf *out)
     int config = (int)(load->generated % 100) < sim->opts.load_config_percent;
     lc->version++;
     strbuf_reset(out);
-    append_literal(out, "{\"topicName\":\"v2.outbound.campaigns.");
-    append_literal(out, lc->id);
+    strbuf_append(out, "{\"topicName\":\"v2.outbound.campaigns.");
+    strbuf_append(out, lc->id);
     if (!config)
-        append_literal(out, ".progress");
-    append_literal(out, "\",\"version\":\"2\",\"eventBody\":");
+        strbuf_append(out, ".progress");
+    strbuf_append(out, "\",\"version\":\"2\",\"eventBody\":");
     if (config)
         strbuf_append_len(out, lc->config_head, lc->config_head_len);
     else
@@ -165,11 +149,11 @@ static void build_one(struct gcsim *sim, struct load *load, struct strbuf *out)
         strbuf_append_len(out, lc->config_tail, lc->config_tail_len);
     else
         strbuf_append_len(out, lc->progress_tail, lc->progress_tail_len);
-    append_literal(out, ",\"metadata\":{\"CorrelationId\":\"00000000-0000-4000-8000-");
-    append_hex12(out, ++load->corr);
-    append_literal(out, "\",\"gcsimSentUs\":");
+    strbuf_append(out, ",\"metadata\":{\"CorrelationId\":\"00000000-0000-4000-8000-");
+    strbuf_append_hex(out, ++load->corr, 12);
+    strbuf_append(out, "\",\"gcsimSentUs\":");
     strbuf_append_int64(out, now_epoch_us());
-    append_literal(out, "}}");
+    strbuf_append(out, "}}");
 }
 
 static int readers_behind(const struct gcsim *sim)
@@ -196,8 +180,6 @@ void load_tick(struct gcsim *sim, int64_t now_ms)
         fflush(stderr);
         return;
     }
-    if (readers_behind(sim))
-        return;
     uint64_t due = (uint64_t)((double)sim->opts.load_rate * (double)elapsed / 1000.0);
     uint64_t owed = due - load->owed_base > load->generated ? due - load->owed_base - load->generated : 0;
     /* Never burst more than 50 ms of traffic to catch up; forgive the rest. */
@@ -207,8 +189,8 @@ void load_tick(struct gcsim *sim, int64_t now_ms)
         owed = burst;
     }
     struct strbuf frame = {0};
-    /* Checked per frame too: an offered rate far above what the reader takes would
-     * otherwise queue a whole burst past the bound at once. */
+    /* Checked per frame: at an offered rate far above what the reader takes, a check
+     * per tick let a whole burst queue past the bound at once. */
     for (uint64_t k = 0; k < owed && !readers_behind(sim); k++) {
         build_one(sim, load, &frame);
         for (size_t i = 0; i < sim->channels->count; i++) {

@@ -267,9 +267,36 @@ static void test_numtext_matches_printf(void)
     strbuf_free(&sb);
 }
 
+/* Against printf's "%016" PRIx64, cut to its low digits, for every width. */
+static void test_strbuf_append_hex(void)
+{
+    const uint64_t values[] = {0,          1,          0xa,        0xf0,       0x123456789abcULL,
+                               0xfedcba9876543210ULL, UINT64_MAX, 0x1000000000000ULL};
+    int mismatches = 0;
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+        char full[17];
+        snprintf(full, sizeof full, "%016" PRIx64, values[v]);
+        for (int digits = 1; digits <= 16; digits++) {
+            struct strbuf sb = {0};
+            strbuf_append(&sb, "<");
+            strbuf_append_hex(&sb, values[v], digits);
+            char want[20];
+            snprintf(want, sizeof want, "<%s", full + 16 - digits);
+            if (strcmp(strbuf_cstr(&sb), want) != 0) {
+                fprintf(stderr, "hex %" PRIx64 " in %d digits: got %s, want %s\n", values[v],
+                        digits, strbuf_cstr(&sb), want);
+                mismatches++;
+            }
+            strbuf_free(&sb);
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     RUN(test_strbuf_grows_and_formats);
+    RUN(test_strbuf_append_hex);
     RUN(test_strbuf_append_stream);
     RUN(test_json_string_escaping);
     RUN(test_rfc3339_round_trip);
