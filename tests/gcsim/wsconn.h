@@ -3,7 +3,9 @@
  *
  * Contract: libwebsockets lets a server write only from LWS_CALLBACK_SERVER_WRITEABLE,
  * so every frame is queued here (copied, with LWS_PRE headroom) and written by
- * wsconn_on_writeable(). A frame may go out as several WebSocket fragments. A close
+ * wsconn_on_writeable(). Consecutive unfragmented frames are framed here and go out
+ * together in one send, as a busy server's frames share TCP segments anyway. A frame
+ * may go out as several WebSocket fragments, one per writeable callback. A close
  * (with a code) happens after the queue drains; a drop shuts the TCP connection down
  * at once with no close frame. The struct lives in lws's per-session memory.
  */
@@ -21,6 +23,8 @@ struct wsconn {
     struct lws *wsi;
     struct channel *channel;
     struct wsconn_frame *head, *tail;
+    unsigned char *batch; /* LWS_PRE headroom, then frames framed here for one send */
+    size_t batch_cap;
     size_t queued_bytes;
     size_t queued_frames;
     uint64_t frames_sent;
